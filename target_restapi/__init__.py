@@ -1,0 +1,1 @@
+"""target-restapi: a Singer target that delivers records to any HTTP endpoint."""

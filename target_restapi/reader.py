@@ -1,0 +1,131 @@
+"""Singer input, line by line: decoded with msgspec, keeping each record's raw JSON bytes.
+
+The raw bytes let the common case (body = the record) send values exactly as received;
+line numbers go into every input error so the user can find the bad line.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import IO, Any
+
+import msgspec
+from singer_sdk.exceptions import (
+    InvalidJSONSchema,
+    InvalidRecord,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+)
+from singer_sdk.singerlib.encoding import GenericSingerReader
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+
+from target_restapi.errors import InputError, RecordError, SettingsError
+
+MESSAGE_TYPES = ("RECORD", "SCHEMA", "STATE", "ACTIVATE_VERSION", "BATCH")
+INPUT_ERRORS = (
+    InputError,
+    RecordError,
+    SettingsError,
+    InvalidInputLine,
+    InvalidJSONSchema,
+    InvalidRecord,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+)
+
+
+class Envelope(msgspec.Struct):
+    """The fields of any Singer message; `record` and `value` stay raw JSON."""
+
+    type: str
+    stream: str | None = None
+    record: msgspec.Raw = msgspec.Raw()
+    schema: dict[str, Any] | None = None
+    key_properties: list[str] | None = None
+    bookmark_properties: list[str] | None = None
+    value: msgspec.Raw = msgspec.Raw()
+    version: int | None = None
+    time_extracted: str | None = None
+    encoding: dict[str, Any] | None = None
+    manifest: list[str] | None = None
+
+
+_envelope = msgspec.json.Decoder(Envelope)
+_record = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
+_value = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def decode_line(line: bytes | str) -> dict[str, Any]:
+    """One Singer message as the dict the SDK's handlers take, plus `raw` for records."""
+    try:
+        env = _envelope.decode(line)
+    except msgspec.DecodeError as exc:
+        raise InputError(
+            f"not a valid Singer message ({exc}); the tap must write one JSON object per line"
+        ) from None
+    if env.type not in MESSAGE_TYPES:
+        raise InputError(
+            f"unknown message type {env.type!r}; expected one of {', '.join(MESSAGE_TYPES)}"
+        )
+    if env.type == "RECORD":
+        if env.stream is None or not env.record:
+            raise InputError("RECORD message needs 'stream' and 'record'")
+        try:
+            record = _record.decode(env.record)
+        except msgspec.DecodeError as exc:
+            raise InputError(
+                f"the record of stream '{env.stream}' is not a JSON object ({exc})"
+            ) from None
+        return {"type": "RECORD", "stream": env.stream, "record": record, "raw": env.record}
+    message = {
+        field: getattr(env, field)
+        for field in env.__struct_fields__
+        if getattr(env, field) is not None and field not in ("record", "value")
+    }
+    if env.type == "STATE":
+        if not env.value:
+            raise InputError("STATE message needs a 'value'")
+        message["raw_value"] = bytes(env.value)
+        message["value"] = _value.decode(env.value)
+    return message
+
+
+class SingerLineReader(GenericSingerReader[bytes]):
+    """Reads Singer messages and reports errors with the number of the line at fault."""
+
+    @property
+    def default_input(self) -> IO[bytes]:
+        """Standard input, in bytes so records can travel as received."""
+        return sys.stdin.buffer
+
+    def deserialize_json(self, line: bytes) -> dict:  # noqa: D102
+        return decode_line(line)
+
+    def process_lines(
+        self,
+        file_input: IO[bytes] | IO[str] | None,
+        callbacks: dict[str, Callable[[dict], None]],
+    ) -> Counter[str]:
+        """Dispatch each line to its handler; input errors name the line."""
+        source = file_input or self.default_input
+        source = getattr(source, "buffer", source)
+        stats: Counter[str] = Counter()
+        number = 0
+        try:
+            for number, line in enumerate(source, 1):  # noqa: B007
+                if not line.strip():
+                    continue
+                message = decode_line(line)
+                callbacks[message["type"]](message)
+                stats[message["type"]] += 1
+        except INPUT_ERRORS as exc:
+            raise InputError(f"input line {number}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"input line {number + 1}: not valid UTF-8 ({exc.reason}); "
+                "the tap must write UTF-8 text"
+            ) from None
+        return stats

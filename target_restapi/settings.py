@@ -1,0 +1,186 @@
+"""The settings schema (shown by `--about`) and per-stream resolution of settings.
+
+`streams.<name>` overrides are merged over the top-level settings, then checked once,
+so every stream gets a ready `StreamSettings` and the record path reads plain fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from singer_sdk import typing as th
+
+from target_restapi.errors import SettingsError
+from target_restapi.templates import Template
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+REQUEST_MODES = ("single", "batch", "one")
+AUTH_TYPES = ("none", "basic")
+MAX_SLEEP_MS = 60_000
+
+
+def _request_properties(*, url_required: bool) -> list[th.Property]:
+    """Settings that may be given at the top level and again per stream."""
+    return [
+        th.Property(
+            "url",
+            th.StringType,
+            required=url_required,
+            description="Endpoint URL; `#{field}` placeholders are filled from each record "
+            "and percent-encoded.",
+        ),
+        th.Property(
+            "method",
+            th.StringType(allowed_values=list(METHODS)),
+            default="POST",
+            description="HTTP method. GET requests carry no body.",
+        ),
+        th.Property(
+            "headers",
+            th.ObjectType(additional_properties=th.StringType),
+            description="Request headers, name to value; values may hold `#{field}`.",
+        ),
+        th.Property(
+            "auth_type",
+            th.StringType(allowed_values=list(AUTH_TYPES)),
+            default="none",
+            description="`none`, or `basic` to send `username` and `password` as Basic auth.",
+        ),
+        th.Property("username", th.StringType, description="User name for `basic` auth."),
+        th.Property(
+            "password", th.StringType, secret=True, description="Password for `basic` auth."
+        ),
+        th.Property(
+            "request_mode",
+            th.StringType(allowed_values=list(REQUEST_MODES)),
+            default="single",
+            description="`single`: one request per record; `batch`: `batch_size` records "
+            "per request; `one`: all records of a stream in one request.",
+        ),
+        th.Property(
+            "batch_size",
+            th.IntegerType(minimum=1),
+            default=100,
+            description="Records per request in `batch` mode.",
+        ),
+        th.Property(
+            "request_sleep_interval_ms",
+            th.IntegerType(minimum=0, maximum=MAX_SLEEP_MS),
+            default=0,
+            description="Pause between two requests, in milliseconds (0 to 60000).",
+        ),
+        th.Property(
+            "fail_on_error",
+            th.BooleanType,
+            default=True,
+            description="Stop the run on a 4xx/5xx answer; when false, log and count it "
+            "and go on.",
+        ),
+        th.Property(
+            "timeout_seconds",
+            th.NumberType(minimum=0.001),
+            default=60,
+            description="Time limit for connecting and for each read of an answer.",
+        ),
+    ]
+
+
+CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
+    *_request_properties(url_required=True),
+    th.Property(
+        "streams",
+        th.ObjectType(
+            additional_properties=th.ObjectType(*_request_properties(url_required=False))
+        ),
+        description="Per-stream overrides: `{\"<stream>\": {<any setting above>}}`, "
+        "merged over the top-level settings.",
+    ),
+).to_dict()
+
+DEFAULTS: dict[str, Any] = {
+    prop.name: prop.default
+    for prop in _request_properties(url_required=True)
+    if prop.default is not None
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """The settings one stream runs with, after merging and checking."""
+
+    stream: str
+    url: Template
+    method: str
+    headers: dict[str, Template]
+    auth: tuple[str, str] | None
+    request_mode: str
+    batch_size: int
+    sleep_seconds: float
+    fail_on_error: bool
+    timeout_seconds: float
+
+    def check_against_schema(self, schema: Mapping[str, Any]) -> None:
+        """Refuse templates that name fields the stream's SCHEMA lacks."""
+        problems = [
+            f"setting '{setting}' uses #{{{field}}}"
+            for setting, template in [("url", self.url)]
+            + [(f"headers.{name}", value) for name, value in self.headers.items()]
+            for field in template.missing_from(schema)
+        ]
+        if problems:
+            raise SettingsError(
+                f"stream '{self.stream}': {'; '.join(problems)}, but the stream's SCHEMA "
+                "has no such field; fix the template or the tap's schema"
+            )
+
+
+def merged(config: Mapping[str, Any], stream: str) -> dict[str, Any]:
+    """Top-level settings with the stream's overrides laid over them."""
+    values = {**DEFAULTS, **{k: v for k, v in config.items() if k != "streams"}}
+    values.update((config.get("streams") or {}).get(stream) or {})
+    return values
+
+
+def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
+    """Build the checked settings of one stream; raise SettingsError naming the setting."""
+    values = merged(config, stream)
+    where = f"stream '{stream}'" if stream in (config.get("streams") or {}) else "settings"
+    if not values.get("url"):
+        raise SettingsError(f"{where}: setting 'url' is required; give the endpoint URL")
+    method = str(values["method"]).upper()
+    if method not in METHODS:
+        raise SettingsError(
+            f"{where}: setting 'method' is {values['method']!r}; use one of {', '.join(METHODS)}"
+        )
+    headers = {str(k): str(v) for k, v in (values.get("headers") or {}).items()}
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise SettingsError(f"{where}: header '{name}' contains a line break; remove it")
+    auth = None
+    if values["auth_type"] == "basic":
+        if not values.get("username") or values.get("password") is None:
+            raise SettingsError(
+                f"{where}: auth_type 'basic' needs settings 'username' and 'password'"
+            )
+        auth = (values["username"], values["password"])
+    return StreamSettings(
+        stream=stream,
+        url=Template.parse(values["url"]),
+        method=method,
+        headers={name: Template.parse(value) for name, value in headers.items()},
+        auth=auth,
+        request_mode=values["request_mode"],
+        batch_size=int(values["batch_size"]),
+        sleep_seconds=int(values["request_sleep_interval_ms"]) / 1000,
+        fail_on_error=bool(values["fail_on_error"]),
+        timeout_seconds=float(values["timeout_seconds"]),
+    )
+
+
+def check_all(config: Mapping[str, Any]) -> None:
+    """Resolve the top level and every `streams` entry once at start-up."""
+    resolve(config, "")
+    for stream in config.get("streams") or {}:
+        resolve(config, stream)

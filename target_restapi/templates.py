@@ -1,0 +1,125 @@
+"""`#{field}` templates for URLs and header values: parsed once, rendered per record.
+
+Pure functions over plain data: no I/O, no Singer, no SDK.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from target_restapi.errors import RecordError
+
+PLACEHOLDER = re.compile(r"#\{([^{}]+)\}")
+_MISSING = object()
+_json = msgspec.json.Encoder(decimal_format="number")
+
+
+def lookup(record: Mapping[str, Any], path: str) -> Any:
+    """Value of a field by name, or by dotted path into nested objects.
+
+    A field whose own name contains a dot wins over the nested reading.
+    """
+    value = record.get(path, _MISSING)
+    if value is not _MISSING or "." not in path:
+        return value
+    value = record
+    for step in path.split("."):
+        if not isinstance(value, Mapping):
+            return _MISSING
+        value = value.get(step, _MISSING)
+    return value
+
+
+def schema_has(schema: Mapping[str, Any], path: str) -> bool:
+    """Whether a field name (or dotted path) is declared in a JSON schema's properties."""
+    properties = schema.get("properties") or {}
+    if path in properties:
+        return True
+    node: Mapping[str, Any] = schema
+    for step in path.split("."):
+        properties = node.get("properties") or {}
+        if step not in properties:
+            return False
+        node = properties[step]
+    return True
+
+
+def as_text(value: Any) -> str:
+    """The text a value takes inside a URL or header: JSON spelling for non-strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    return _json.encode(value).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A string with `#{field}` placeholders, split once into literals and field paths."""
+
+    text: str
+    literals: tuple[str, ...]
+    fields: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Template:
+        """Split `text` into literal pieces and the field paths between them."""
+        pieces = PLACEHOLDER.split(text)
+        return cls(
+            text=text,
+            literals=tuple(pieces[0::2]),
+            fields=tuple(name.strip() for name in pieces[1::2]),
+        )
+
+    def missing_from(self, schema: Mapping[str, Any]) -> list[str]:
+        """Placeholders whose field the stream's schema does not declare."""
+        return [field for field in self.fields if not schema_has(schema, field)]
+
+    def render(self, record: Mapping[str, Any], escape: Callable[[str], str] = str) -> str:
+        """Fill the placeholders from `record`, passing each value's text through `escape`.
+
+        A null or missing value is a record error: it never turns into the text `None`.
+        """
+        if not self.fields:
+            return self.text
+        out = [self.literals[0]]
+        for field, literal in zip(self.fields, self.literals[1:], strict=True):
+            value = lookup(record, field)
+            if value is None or value is _MISSING:
+                state = "null" if value is None else "missing"
+                raise RecordError(
+                    f"field '{field}' is {state} but the template {self.text!r} needs it; "
+                    "give every record a value for it or change the template"
+                )
+            out.append(escape(as_text(value)))
+            out.append(literal)
+        return "".join(out)
+
+
+def quote_url_value(text: str) -> str:
+    """Percent-encode a value so that it stays inside its URL component (`/`, `?` too)."""
+    return quote(text, safe="")
+
+
+def render_url(template: Template, record: Mapping[str, Any]) -> str:
+    """Render a URL template with every value percent-encoded."""
+    return template.render(record, quote_url_value)
+
+
+def check_header_value(name: str, value: str) -> str:
+    """Refuse CR or LF in a header value: they would let a value inject headers."""
+    if "\r" in value or "\n" in value:
+        raise RecordError(
+            f"header '{name}' would contain a line break (CR or LF), which is never sent; "
+            "remove line breaks from the field or the header template"
+        )
+    return value
