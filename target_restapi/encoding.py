@@ -27,7 +27,7 @@ class JsonArray:
 
     def __init__(self, *, spool: bool) -> None:
         self._file: IO[bytes] | None = (
-            tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) if spool else None
+            tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) if spool else None  # noqa: SIM115
         )
         self._parts: list[bytes] = []
         self.count = 0

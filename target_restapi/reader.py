@@ -101,7 +101,7 @@ class SingerLineReader(GenericSingerReader[bytes]):
         """Standard input, in bytes so records can travel as received."""
         return sys.stdin.buffer
 
-    def deserialize_json(self, line: bytes) -> dict:  # noqa: D102
+    def deserialize_json(self, line: bytes) -> dict:
         return decode_line(line)
 
     def process_lines(

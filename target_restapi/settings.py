@@ -75,8 +75,7 @@ def _request_properties(*, url_required: bool) -> list[th.Property]:
             "fail_on_error",
             th.BooleanType,
             default=True,
-            description="Stop the run on a 4xx/5xx answer; when false, log and count it "
-            "and go on.",
+            description="Stop the run on a 4xx/5xx answer; when false, log and count it and go on.",
         ),
         th.Property(
             "timeout_seconds",
@@ -94,7 +93,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         th.ObjectType(
             additional_properties=th.ObjectType(*_request_properties(url_required=False))
         ),
-        description="Per-stream overrides: `{\"<stream>\": {<any setting above>}}`, "
+        description='Per-stream overrides: `{"<stream>": {<any setting above>}}`, '
         "merged over the top-level settings.",
     ),
 ).to_dict()

@@ -46,13 +46,15 @@ class TargetRestApi(Target):
         try:
             super().invoke(**kwargs)
         except TargetError as exc:
-            cls.logger.error("%s", exc)  # noqa: TRY400 (the message is the whole story)
+            cls.logger.error("%s", exc)
             sys.exit(1)
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
-        """Offer only the SDK settings that mean something here (no load_method, no
-        batch_size_rows: `request_mode` and `batch_size` decide how records are sent)."""
+        """Offer only the SDK settings that mean something here.
+
+        No load_method or batch_size_rows: `request_mode` and `batch_size` decide sending.
+        """
         for builtin in (ADD_RECORD_METADATA_CONFIG, TARGET_VALIDATE_RECORDS_CONFIG):
             for name, schema in builtin["properties"].items():
                 config_jsonschema["properties"].setdefault(name, schema)

@@ -23,7 +23,9 @@ class CompiledValidator(BaseJSONSchemaValidator):
         try:
             self._check = fastjsonschema.compile(schema, use_default=False, use_formats=False)
         except fastjsonschema.JsonSchemaDefinitionException as exc:
-            raise InputError(f"the SCHEMA of stream '{stream}' is not a valid JSON schema: {exc}")
+            raise InputError(
+                f"the SCHEMA of stream '{stream}' is not a valid JSON schema: {exc}"
+            ) from None
 
     def validate(self, record: dict[str, Any]) -> None:
         """Raise InputError naming the stream and the failing field."""
