@@ -1,18 +1,26 @@
-"""Request bodies built from records that are already encoded as JSON bytes.
+"""Request bodies assembled from records that were encoded on arrival.
 
-Records are encoded once, on arrival; a batch holds bytes, never record dicts, and the
-`one` mode spools its array to disk past a few megabytes so memory stays flat.
+A body holds encoded bytes, never record dicts; in `one` mode it spools to disk past a
+few megabytes, so memory stays flat. Multipart bodies are encoded by urllib3.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import tempfile
+from collections.abc import Sequence
 from typing import IO, Any
 
 import msgspec
+from urllib3 import encode_multipart_formdata
+
+from target_restapi.templates import as_text
 
 SPOOL_BYTES = 8 * 1024 * 1024
 _encoder = msgspec.json.Encoder(decimal_format="number")
+
+Payload = bytes | IO[bytes]
 
 
 def encode_json(value: Any) -> bytes:
@@ -20,15 +28,54 @@ def encode_json(value: Any) -> bytes:
     return _encoder.encode(value)
 
 
-class JsonArray:
-    """Encoded records joined into one JSON array, in memory or spooled to a temp file."""
+def field_text(value: Any) -> str:
+    """A value as a CSV or form field: null empty, true/false, objects as JSON text."""
+    return "" if value is None else as_text(value)
 
-    __slots__ = ("_file", "_parts", "count")
 
-    def __init__(self, *, spool: bool) -> None:
-        self._file: IO[bytes] | None = (
-            tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) if spool else None  # noqa: SIM115
-        )
+class CsvLines:
+    """RFC 4180 lines from rows, through the csv module (quotes, commas, newlines)."""
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+
+    def line(self, row: Sequence[str]) -> bytes:
+        """One encoded line, ending in CRLF."""
+        self._writer.writerow(row)
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text.encode()
+
+
+def csv_escape(text: str) -> str:
+    """Quote one CSV field when it holds a quote, comma or line break (RFC 4180)."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+class Body:
+    """Encoded items joined between an opening and a closing, in memory or spooled."""
+
+    __slots__ = ("_closing", "_file", "_opening", "_parts", "_separator", "content_type", "count")
+
+    def __init__(
+        self,
+        *,
+        content_type: str,
+        opening: bytes = b"",
+        separator: bytes = b"",
+        closing: bytes = b"",
+        spool: bool = False,
+    ) -> None:
+        self.content_type = content_type
+        self._opening, self._separator, self._closing = opening, separator, closing
+        self._file: IO[bytes] | None = None
+        if spool:
+            self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+            self._file.write(opening)
         self._parts: list[bytes] = []
         self.count = 0
 
@@ -37,14 +84,37 @@ class JsonArray:
         if self._file is None:
             self._parts.append(item)
         else:
-            self._file.write(b"," if self.count else b"[")
+            if self.count:
+                self._file.write(self._separator)
             self._file.write(item)
         self.count += 1
 
-    def body(self) -> bytes | IO[bytes]:
-        """The finished array: bytes, or a file positioned at its start."""
+    def payload(self) -> Payload:
+        """The finished body: bytes, or a file positioned at its start."""
         if self._file is None:
-            return b"[" + b",".join(self._parts) + b"]"
-        self._file.write(b"]")
+            return self._opening + self._separator.join(self._parts) + self._closing
+        self._file.write(self._closing)
         self._file.seek(0)
         return self._file
+
+
+class MultipartBody:
+    """Form fields of several records, encoded as multipart/form-data by urllib3."""
+
+    __slots__ = ("_closing", "_fields", "content_type", "count")
+
+    def __init__(self, closing: list[tuple[str, str]]) -> None:
+        self._fields: list[tuple[str, str]] = []
+        self._closing = closing
+        self.content_type = "multipart/form-data"
+        self.count = 0
+
+    def add(self, item: list[tuple[str, str]]) -> None:
+        """Append one record's fields."""
+        self._fields.extend(item)
+        self.count += 1
+
+    def payload(self) -> Payload:
+        """The encoded body; `content_type` then carries its boundary."""
+        body, self.content_type = encode_multipart_formdata(self._fields + self._closing)
+        return body

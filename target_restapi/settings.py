@@ -13,7 +13,9 @@ from typing import Any
 from singer_sdk import typing as th
 
 from target_restapi.errors import SettingsError
-from target_restapi.templates import Template
+from target_restapi.mapping import FIELD_TYPES, mapping_problems, parse_mappings
+from target_restapi.shaping import BODY_FORMATS, Shape
+from target_restapi.templates import Template, schema_node
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 REQUEST_MODES = ("single", "batch", "one")
@@ -78,6 +80,56 @@ def _request_properties(*, url_required: bool) -> list[th.Property]:
             description="Stop the run on a 4xx/5xx answer; when false, log and count it and go on.",
         ),
         th.Property(
+            "body_format",
+            th.StringType(allowed_values=list(BODY_FORMATS)),
+            default="json",
+            description="`json`, `csv`, `form_data` (multipart) or `urlencoded`; sets the "
+            "Content-Type unless `headers` gives one.",
+        ),
+        th.Property(
+            "custom_payload",
+            th.StringType,
+            description="Body template replacing the automatic mapping; `#{field}` is filled "
+            'from the record (in JSON, a string that is exactly `"#{field}"` keeps its type).',
+        ),
+        th.Property(
+            "send_as_nested_attribute",
+            th.BooleanType,
+            default=False,
+            description='Wrap the records in an object: `{"<nested_attribute_name>": [...]}`.',
+        ),
+        th.Property(
+            "nested_attribute_name",
+            th.StringType,
+            default="records",
+            description="Name of the attribute that holds the records (also the form key "
+            "prefix in batches: `records[0][name]`).",
+        ),
+        th.Property(
+            "static_fields",
+            th.ObjectType(additional_properties=True),
+            description="JSON constants added to every body; a record field of the same name wins.",
+        ),
+        th.Property(
+            "field_mappings",
+            th.ArrayType(
+                th.ObjectType(
+                    th.Property("field_name", th.StringType, required=True),
+                    th.Property("column_name", th.StringType, required=True),
+                    th.Property("field_type", th.StringType(allowed_values=list(FIELD_TYPES))),
+                )
+            ),
+            description="Send only these columns (`column_name`, dotted paths allowed) under "
+            "`field_name`; `field_type` is checked against the SCHEMA.",
+        ),
+        th.Property(
+            "set_field_name",
+            th.BooleanType,
+            default=True,
+            description="Put field names in CSV (header row) and form bodies; when false, "
+            "form keys are field positions.",
+        ),
+        th.Property(
             "timeout_seconds",
             th.NumberType(minimum=0.001),
             default=60,
@@ -119,19 +171,29 @@ class StreamSettings:
     sleep_seconds: float
     fail_on_error: bool
     timeout_seconds: float
+    shape: Shape
 
     def check_against_schema(self, schema: Mapping[str, Any]) -> None:
-        """Refuse templates that name fields the stream's SCHEMA lacks."""
+        """Refuse templates and mappings that name fields the stream's SCHEMA lacks."""
+        templates = [("url", self.url.fields)]
+        templates += [(f"headers.{name}", t.fields) for name, t in self.headers.items()]
+        payload = self.shape.payload_template()
+        if payload is not None:
+            templates.append(("custom_payload", payload.fields))
         problems = [
-            f"setting '{setting}' uses #{{{field}}}"
-            for setting, template in [("url", self.url)]
-            + [(f"headers.{name}", value) for name, value in self.headers.items()]
-            for field in template.missing_from(schema)
+            f"setting '{setting}' uses #{{{field}}}, which the SCHEMA does not declare"
+            for setting, fields in templates
+            for field in fields
+            if schema_node(schema, field) is None
+        ]
+        problems += [
+            f"field_mappings: {problem}"
+            for problem in mapping_problems(self.shape.mappings, schema)
         ]
         if problems:
             raise SettingsError(
-                f"stream '{self.stream}': {'; '.join(problems)}, but the stream's SCHEMA "
-                "has no such field; fix the template or the tap's schema"
+                f"stream '{self.stream}': " + "; ".join(problems) + "; fix the settings or "
+                "the tap's schema"
             )
 
 
@@ -164,6 +226,7 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
                 f"{where}: auth_type 'basic' needs settings 'username' and 'password'"
             )
         auth = (values["username"], values["password"])
+    shape = _shape(values, where)
     return StreamSettings(
         stream=stream,
         url=Template.parse(values["url"]),
@@ -175,7 +238,41 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         sleep_seconds=int(values["request_sleep_interval_ms"]) / 1000,
         fail_on_error=bool(values["fail_on_error"]),
         timeout_seconds=float(values["timeout_seconds"]),
+        shape=shape,
     )
+
+
+def _shape(values: Mapping[str, Any], where: str) -> Shape:
+    """Parse the payload-shaping settings, refusing a bad template before any input."""
+    if values.get("custom_payload") is not None and values.get("field_mappings"):
+        raise SettingsError(
+            f"{where}: 'custom_payload' and 'field_mappings' both shape the body; use one"
+        )
+    try:
+        mappings = parse_mappings(values.get("field_mappings") or [])
+    except KeyError as exc:
+        raise SettingsError(
+            f"{where}: setting 'field_mappings': an entry lacks {exc}; each entry needs "
+            "field_name and column_name"
+        ) from None
+    except ValueError as exc:
+        raise SettingsError(f"{where}: setting 'field_mappings': {exc}") from None
+    shape = Shape(
+        body_format=values["body_format"],
+        custom_payload=values.get("custom_payload"),
+        nested_attribute=(
+            values["nested_attribute_name"] if values["send_as_nested_attribute"] else None
+        ),
+        nested_attribute_name=values["nested_attribute_name"],
+        static_fields=dict(values.get("static_fields") or {}),
+        mappings=mappings,
+        set_field_name=bool(values["set_field_name"]),
+    )
+    try:
+        shape.payload_template()
+    except ValueError as exc:
+        raise SettingsError(f"{where}: {exc}; fix the template") from None
+    return shape
 
 
 def check_all(config: Mapping[str, Any]) -> None:

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
 
-from target_restapi.encoding import JsonArray, encode_json
+from target_restapi.encoding import Body, MultipartBody
 from target_restapi.errors import DeliveryError, InputError, RecordError
 from target_restapi.settings import StreamSettings, resolve
+from target_restapi.shaping import make_shaper
 from target_restapi.templates import check_header_value, render_url
 from target_restapi.transport import Request, Transport
 from target_restapi.validation import CompiledValidator
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
     from target_restapi.state import StateTracker
 
-JSON_CONTENT_TYPE = "application/json"
-
 
 @dataclass(slots=True)
 class Pending:
@@ -34,7 +33,7 @@ class Pending:
     first_seq: int
     url: str
     headers: dict[str, str]
-    body: JsonArray
+    body: Body | MultipartBody
 
 
 @dataclass(slots=True)
@@ -67,8 +66,14 @@ class RestSink(Sink):
             timeout_seconds=self.settings.timeout_seconds,
             sleep_seconds=self.settings.sleep_seconds,
         )
+        self._shaper = make_shaper(
+            self.settings.shape,
+            list(schema.get("properties") or {}),
+            single=self.settings.request_mode == "single",
+        )
         self._pending: dict[Any, Pending] = {}
         self._static_headers = self._headers({}) if self._headers_are_static() else None
+        self._content_type_set = any(h.lower() == "content-type" for h in self.settings.headers)
 
     # SDK hooks
 
@@ -85,8 +90,8 @@ class RestSink(Sink):
         """Keep date-time text as received instead of the SDK's rewritten datetimes."""
 
     def process_record(self, record: dict, context: dict) -> None:
-        """Records that came through stream maps: encode the transformed record."""
-        self.add(record, encode_json(record))
+        """Records that came through stream maps: shape the transformed record."""
+        self.add(record, None)
 
     def process_batch(self, context: dict) -> None:
         """The SDK asks for a drain: send what is pending."""
@@ -108,7 +113,7 @@ class RestSink(Sink):
 
     # The record path
 
-    def accept(self, record: dict[str, Any], raw: bytes) -> None:
+    def accept(self, record: dict[str, Any], raw: bytes | None) -> None:
         """A record straight from the input: validate it, then pass its raw bytes on."""
         if self._validator is not None:
             self._validator.validate(record)
@@ -120,54 +125,59 @@ class RestSink(Sink):
                 )
         self.add(record, raw)
 
-    def add(self, record: dict[str, Any], body: bytes) -> None:
-        """Shape one encoded record into a request, or into its group's pending batch."""
+    def add(self, record: dict[str, Any], raw: bytes | None) -> None:
+        """Shape one record into a request, or into its group's pending batch."""
         self.tally.received += 1
         try:
             url = render_url(self.settings.url, record)
-            headers = self._static_headers or self._headers(record)
+            headers = self._static_headers
+            if headers is None:
+                headers = self._headers(record)
         except RecordError as exc:
             self._record_failed(RecordError(f"stream '{self.stream_name}': {exc}"), 1)
             return
         seq = self.tracker.next_seq()
-        if self.settings.request_mode == "single":
+        mode = self.settings.request_mode
+        if mode == "single":
             self.tracker.open(seq)
-            self._send(seq, Request(self.settings.method, url, headers, bytes(body)), 1)
+            body = self._shaper.new_body(spool=False)
+            body.add(self._shaper.item(record, raw, 0))
+            self._send(Pending(seq, url, headers, body))
             return
-        key = url if self._static_headers else (url, tuple(headers.items()))
+        key = url if self._static_headers is not None else (url, tuple(headers.items()))
         pending = self._pending.get(key)
         if pending is None:
             # Later records of the group are covered by the unit its first record opens.
             self.tracker.open(seq)
-            spool = self.settings.request_mode == "one"
-            pending = self._pending[key] = Pending(seq, url, headers, JsonArray(spool=spool))
-        pending.body.add(body)
-        if pending.body.count >= self.settings.batch_size and self.settings.request_mode == "batch":
+            body = self._shaper.new_body(spool=mode == "one")
+            pending = self._pending[key] = Pending(seq, url, headers, body)
+        pending.body.add(self._shaper.item(record, raw, pending.body.count))
+        if mode == "batch" and pending.body.count >= self.settings.batch_size:
             del self._pending[key]
-            self._send_pending(pending)
+            self._send(pending)
 
     def flush(self) -> None:
         """Send every pending batch, oldest group first."""
         while self._pending:
-            key = next(iter(self._pending))
-            self._send_pending(self._pending.pop(key))
+            self._send(self._pending.pop(next(iter(self._pending))))
 
-    def _send_pending(self, pending: Pending) -> None:
-        request = Request(self.settings.method, pending.url, pending.headers, pending.body.body())
-        self._send(pending.first_seq, request, pending.body.count)
-
-    def _send(self, first_seq: int, request: Request, count: int) -> None:
-        if request.method == "GET":
-            request = Request(request.method, request.url, request.headers, None)
+    def _send(self, pending: Pending) -> None:
+        """Send one request and acknowledge its records, delivered or recorded as failed."""
+        body = pending.body
+        payload = None if self.settings.method == "GET" else body.payload()
+        headers = pending.headers
+        if payload is not None and not self._content_type_set:
+            headers = {**headers, "Content-Type": body.content_type}
+        request = Request(self.settings.method, pending.url, headers, payload)
         self.tally.requests += 1
         try:
             self._transport.send(request)
         except DeliveryError as exc:
             error = DeliveryError(f"stream '{self.stream_name}': {exc}", status=exc.status)
-            self._record_failed(error, count)
+            self._record_failed(error, body.count)
         else:
-            self.tally.delivered += count
-        self.tracker.close(first_seq)
+            self.tally.delivered += body.count
+        self.tracker.close(pending.first_seq)
 
     def _record_failed(self, error: RecordError | DeliveryError, count: int) -> None:
         """Stop the run, or (fail_on_error false) log and count the failure and go on."""
@@ -180,9 +190,7 @@ class RestSink(Sink):
         return not any(template.fields for template in self.settings.headers.values())
 
     def _headers(self, record: dict[str, Any]) -> dict[str, str]:
-        headers = {"Content-Type": JSON_CONTENT_TYPE}
-        for name, template in self.settings.headers.items():
-            if name.lower() == "content-type":
-                del headers["Content-Type"]
-            headers[name] = check_header_value(name, template.render(record))
-        return headers
+        return {
+            name: check_header_value(name, template.render(record))
+            for name, template in self.settings.headers.items()
+        }

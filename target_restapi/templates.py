@@ -17,7 +17,7 @@ import msgspec
 from target_restapi.errors import RecordError
 
 PLACEHOLDER = re.compile(r"#\{([^{}]+)\}")
-_MISSING = object()
+MISSING = object()
 _json = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -26,29 +26,29 @@ def lookup(record: Mapping[str, Any], path: str) -> Any:
 
     A field whose own name contains a dot wins over the nested reading.
     """
-    value = record.get(path, _MISSING)
-    if value is not _MISSING or "." not in path:
+    value = record.get(path, MISSING)
+    if value is not MISSING or "." not in path:
         return value
     value = record
     for step in path.split("."):
         if not isinstance(value, Mapping):
-            return _MISSING
-        value = value.get(step, _MISSING)
+            return MISSING
+        value = value.get(step, MISSING)
     return value
 
 
-def schema_has(schema: Mapping[str, Any], path: str) -> bool:
-    """Whether a field name (or dotted path) is declared in a JSON schema's properties."""
+def schema_node(schema: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
+    """The schema of a field by name or dotted path, or None when it is not declared."""
     properties = schema.get("properties") or {}
     if path in properties:
-        return True
+        return properties[path]
     node: Mapping[str, Any] = schema
     for step in path.split("."):
         properties = node.get("properties") or {}
         if step not in properties:
-            return False
+            return None
         node = properties[step]
-    return True
+    return node
 
 
 def as_text(value: Any) -> str:
@@ -80,27 +80,32 @@ class Template:
             fields=tuple(name.strip() for name in pieces[1::2]),
         )
 
-    def missing_from(self, schema: Mapping[str, Any]) -> list[str]:
-        """Placeholders whose field the stream's schema does not declare."""
-        return [field for field in self.fields if not schema_has(schema, field)]
-
-    def render(self, record: Mapping[str, Any], escape: Callable[[str], str] = str) -> str:
+    def render(
+        self,
+        record: Mapping[str, Any],
+        escape: Callable[[str], str] = str,
+        null: str | None = None,
+    ) -> str:
         """Fill the placeholders from `record`, passing each value's text through `escape`.
 
-        A null or missing value is a record error: it never turns into the text `None`.
+        A null or missing value becomes `null` when given; otherwise it is a record
+        error, so it never turns into the text `None`.
         """
         if not self.fields:
             return self.text
         out = [self.literals[0]]
         for field, literal in zip(self.fields, self.literals[1:], strict=True):
             value = lookup(record, field)
-            if value is None or value is _MISSING:
-                state = "null" if value is None else "missing"
-                raise RecordError(
-                    f"field '{field}' is {state} but the template {self.text!r} needs it; "
-                    "give every record a value for it or change the template"
-                )
-            out.append(escape(as_text(value)))
+            if value is None or value is MISSING:
+                if null is None:
+                    state = "null" if value is None else "missing"
+                    raise RecordError(
+                        f"field '{field}' is {state} but the template {self.text!r} needs "
+                        "it; give every record a value for it or change the template"
+                    )
+                out.append(null)
+            else:
+                out.append(escape(as_text(value)))
             out.append(literal)
         return "".join(out)
 

@@ -1,0 +1,107 @@
+"""Custom payload templates: a body shape written by the user, filled from each record.
+
+JSON templates are parsed once: a string that is exactly `"#{field}"` takes the field's
+typed value, other strings are filled as text. Form templates (`a=#{x}&b=#{y}`) become
+(key, template) pairs, so values never need escaping by hand. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from target_restapi.templates import MISSING, PLACEHOLDER, Template, lookup
+
+
+class JsonPayload:
+    """A JSON body template whose placeholders keep the field's type when they stand alone."""
+
+    def __init__(self, text: str) -> None:
+        try:
+            self._shape = _compile(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"custom_payload is not valid JSON: {exc.msg} at line {exc.lineno} "
+                f"column {exc.colno} (character {exc.pos})"
+            ) from None
+        self.fields = tuple(_fields(self._shape))
+
+    def render(self, record: Mapping[str, Any]) -> Any:
+        """The template filled from `record`, as plain JSON-ready data."""
+        return _render(self._shape, record)
+
+
+class _Whole:
+    """A template string that is a single placeholder: replaced by the typed value."""
+
+    __slots__ = ("field",)
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+
+def _compile(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _compile(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_compile(value) for value in node]
+    if isinstance(node, str) and PLACEHOLDER.search(node):
+        match = PLACEHOLDER.fullmatch(node)
+        return _Whole(match.group(1).strip()) if match else Template.parse(node)
+    return node
+
+
+def _fields(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [f for value in node.values() for f in _fields(value)]
+    if isinstance(node, list):
+        return [f for value in node for f in _fields(value)]
+    if isinstance(node, _Whole):
+        return [node.field]
+    if isinstance(node, Template):
+        return list(node.fields)
+    return []
+
+
+def _render(node: Any, record: Mapping[str, Any]) -> Any:
+    if isinstance(node, dict):
+        return {key: _render(value, record) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_render(value, record) for value in node]
+    if isinstance(node, _Whole):
+        value = lookup(record, node.field)
+        return None if value is MISSING else value
+    if isinstance(node, Template):
+        return node.render(record, null="")
+    return node
+
+
+class FormPayload:
+    """A form template such as `name=#{name}&id=#{id}`: keys fixed, values filled as text."""
+
+    def __init__(self, text: str) -> None:
+        self._pairs = [
+            (key, Template.parse(value)) for key, value in parse_qsl(text, keep_blank_values=True)
+        ]
+        if not self._pairs:
+            raise ValueError("custom_payload for a form body must look like `key=#{field}&...`")
+        self.fields = tuple(f for _, template in self._pairs for f in template.fields)
+
+    def render(self, record: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The (key, value) pairs of one record."""
+        return [(key, template.render(record, null="")) for key, template in self._pairs]
+
+
+class TextPayload:
+    """A text template (CSV line) whose values are escaped for the format by `escape`."""
+
+    def __init__(self, text: str, escape: Callable[[str], str]) -> None:
+        self._template = Template.parse(text)
+        self._escape = escape
+        self.fields = self._template.fields
+
+    def render(self, record: Mapping[str, Any]) -> str:
+        """The filled text of one record."""
+        return self._template.render(record, self._escape, null="")

@@ -1,0 +1,223 @@
+"""Shape records into body items, one shaper per body format.
+
+Each shaper turns a record into an encoded item on arrival (`item`) and makes the body
+that joins items into one request (`new_body`). Pure: no I/O, no Singer, no SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from target_restapi.encoding import (
+    Body,
+    CsvLines,
+    MultipartBody,
+    csv_escape,
+    encode_json,
+    field_text,
+)
+from target_restapi.mapping import FieldMapping, apply_mappings
+from target_restapi.payload import FormPayload, JsonPayload, TextPayload
+
+BODY_FORMATS = ("json", "csv", "form_data", "urlencoded")
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """How a stream's records become a body: the payload-shaping settings, parsed."""
+
+    body_format: str = "json"
+    custom_payload: str | None = None
+    nested_attribute: str | None = None
+    nested_attribute_name: str = "records"
+    static_fields: Mapping[str, Any] = field(default_factory=dict)
+    mappings: tuple[FieldMapping, ...] = ()
+    set_field_name: bool = True
+
+    def payload_template(self) -> JsonPayload | FormPayload | TextPayload | None:
+        """The parsed custom payload; ValueError says what is wrong with it."""
+        if self.custom_payload is None:
+            return None
+        if self.body_format == "json":
+            return JsonPayload(self.custom_payload)
+        if self.body_format == "csv":
+            return TextPayload(self.custom_payload, csv_escape)
+        return FormPayload(self.custom_payload)
+
+
+class Shaper(Protocol):
+    """Turns records into body items and items into bodies."""
+
+    def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> Any:
+        """The encoded item of one record; `index` is its place in the body."""
+
+    def new_body(self, *, spool: bool) -> Body | MultipartBody:
+        """An empty body for one request."""
+
+
+def make_shaper(shape: Shape, columns: Sequence[str], *, single: bool) -> Shaper:
+    """The shaper for a stream; `columns` are its SCHEMA's properties, in order."""
+    if shape.body_format == "json":
+        return JsonShaper(shape, single=single)
+    if shape.body_format == "csv":
+        return CsvShaper(shape, columns)
+    return FormShaper(shape, single=single, multipart=shape.body_format == "form_data")
+
+
+def _plain(shape: Shape, record: Mapping[str, Any], template: Any) -> Any:
+    """The record as the automatic mapping or the custom payload shapes it."""
+    if template is not None:
+        return template.render(record)
+    if shape.mappings:
+        return apply_mappings(shape.mappings, record)
+    return record
+
+
+class JsonShaper:
+    """JSON bodies; records pass through as their raw bytes when nothing reshapes them."""
+
+    def __init__(self, shape: Shape, *, single: bool) -> None:
+        self._shape = shape
+        self._template = shape.payload_template()
+        self._static = dict(shape.static_fields)
+        self._merge_static = bool(self._static) and shape.nested_attribute is None
+        self._raw_ok = self._template is None and not shape.mappings and not self._merge_static
+        self._single = single
+
+    def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> bytes:
+        """The record's JSON bytes: raw when unchanged, else shaped and encoded."""
+        if self._raw_ok and raw is not None:
+            return raw
+        shaped = _plain(self._shape, record, self._template)
+        if self._merge_static and isinstance(shaped, Mapping):
+            shaped = {**self._static, **shaped}
+        return encode_json(shaped)
+
+    def new_body(self, *, spool: bool) -> Body:
+        """A bare record (single), an array, or an object holding the array."""
+        name = self._shape.nested_attribute
+        if name is None:
+            if self._single:
+                return Body(content_type="application/json")
+            return Body(
+                content_type="application/json",
+                opening=b"[",
+                separator=b",",
+                closing=b"]",
+                spool=spool,
+            )
+        beside = b"".join(
+            b"," + encode_json(key) + b":" + encode_json(value)
+            for key, value in self._static.items()
+            if key != name
+        )
+        return Body(
+            content_type="application/json",
+            opening=b"{" + encode_json(name) + b":[",
+            separator=b",",
+            closing=b"]" + beside + b"}",
+            spool=spool,
+        )
+
+
+class CsvShaper:
+    """CSV bodies: a header row when `set_field_name` is on, then one line per record."""
+
+    def __init__(self, shape: Shape, columns: Sequence[str]) -> None:
+        self._shape = shape
+        self._template = shape.payload_template()
+        self._static = dict(shape.static_fields)
+        named = [m.field_name for m in shape.mappings] or list(columns)
+        self._columns = named + [name for name in self._static if name not in named]
+        self._lines = CsvLines()
+
+    def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> bytes:
+        """One CSV line; a record field wins over a static field of the same name."""
+        if self._template is not None:
+            text = self._template.render(record)
+            return (text if text.endswith("\n") else text + "\r\n").encode()
+        shaped = _plain(self._shape, record, None)
+        static = self._static
+        return self._lines.line(
+            [field_text(shaped[c] if c in shaped else static.get(c)) for c in self._columns]
+        )
+
+    def new_body(self, *, spool: bool) -> Body:
+        """A body whose opening is the header row, when there is one."""
+        header = b""
+        if self._shape.set_field_name and self._template is None:
+            header = self._lines.line(self._columns)
+        return Body(content_type="text/csv", opening=header, spool=spool)
+
+
+class FormShaper:
+    """urlencoded and multipart bodies, with bracket keys for nesting and batches."""
+
+    def __init__(self, shape: Shape, *, single: bool, multipart: bool) -> None:
+        self._shape = shape
+        self._template = shape.payload_template()
+        self._static = dict(shape.static_fields)
+        self._prefix = (
+            None
+            if single and shape.nested_attribute is None
+            else (shape.nested_attribute or shape.nested_attribute_name)
+        )
+        self._multipart = multipart
+
+    def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> Any:
+        """The record's fields as (key, text) pairs, keyed under `records[index]` in batches."""
+        shaped = _plain(self._shape, record, self._template)
+        if isinstance(shaped, Mapping):
+            if self._prefix is None and self._static:
+                shaped = {**self._static, **shaped}
+            pairs = list(_flatten(shaped, named=self._shape.set_field_name))
+        else:
+            pairs = [_split_key(key, value) for key, value in shaped]
+        if self._prefix is not None:
+            pairs = [(f"{self._prefix}[{index}][{head}]{rest}", v) for head, rest, v in pairs]
+        else:
+            pairs = [(head + rest, v) for head, rest, v in pairs]
+        return pairs if self._multipart else urlencode(pairs).encode()
+
+    def new_body(self, *, spool: bool) -> Body | MultipartBody:
+        """Static fields sit beside the bracketed records in batches."""
+        beside = (
+            []
+            if self._prefix is None
+            else [(key, field_text(value)) for key, value in self._static.items()]
+        )
+        if self._multipart:
+            return MultipartBody(beside)
+        closing = b"&" + urlencode(beside).encode() if beside else b""
+        return Body(
+            content_type="application/x-www-form-urlencoded",
+            separator=b"&",
+            closing=closing,
+            spool=spool,
+        )
+
+
+def _split_key(key: str, value: str) -> tuple[str, str, str]:
+    """`user[name]` → head `user`, rest `[name]`, so it can be nested under a prefix."""
+    head, bracket, rest = key.partition("[")
+    return head, bracket + rest, value
+
+
+def _flatten(record: Mapping[str, Any], *, named: bool) -> Iterator[tuple[str, str, str]]:
+    """(head, bracket-rest, text) for every leaf: `address[city]`, `tags[0]`."""
+    for position, (key, value) in enumerate(record.items()):
+        yield from _leaves(key if named else str(position), "", value)
+
+
+def _leaves(head: str, rest: str, value: Any) -> Iterator[tuple[str, str, str]]:
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            yield from _leaves(head, f"{rest}[{key}]", inner)
+    elif isinstance(value, list):
+        for position, inner in enumerate(value):
+            yield from _leaves(head, f"{rest}[{position}]", inner)
+    else:
+        yield head, rest, field_text(value)
