@@ -1,0 +1,69 @@
+# Developer tasks for target-restapi. Needs only Python 3.11+ and make.
+#   make demo   run the target against a local receiver (see demo/run.py)
+#   make test   tests, then lint
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+LINT_PATHS := $(wildcard target_restapi tests benchmarks demo scripts)
+
+.PHONY: help venv demo test pytest lint bench about readme-settings readme-check clean
+
+help:
+	@echo "make venv             create .venv and install the target with test extras"
+	@echo "make demo             deliver sample_data/ to a local receiver, show requests and STATE"
+	@echo "make test             run the tests (pytest), then lint"
+	@echo "make lint             ruff check and ruff format --check"
+	@echo "make bench            run benchmarks/run.py"
+	@echo "make about            print the target's --about in markdown"
+	@echo "make readme-settings  regenerate the README settings table"
+	@echo "make readme-check     fail if the README settings table is out of date"
+
+venv: $(STAMP)
+
+# Reinstalls whenever pyproject.toml changes; a failed install leaves no stamp.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+	  rm -rf $(VENV); \
+	  echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu install python3-venv" >&2; \
+	  exit 1; }
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+demo: venv
+	$(PY) demo/run.py
+
+# pytest exits 5 when it collects no tests: say so loudly, but do not fail on it.
+pytest: venv
+	@if [ ! -d tests ]; then echo "WARNING: no tests/ folder: no tests were run"; exit 0; fi; \
+	rc=0; $(PY) -m pytest tests || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "WARNING: pytest collected no tests"; exit 0; fi; \
+	exit $$rc
+
+test: pytest lint
+
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+ifneq ($(wildcard benchmarks/run.py),)
+bench: venv
+	$(PY) benchmarks/run.py
+else
+bench:
+	@echo "benchmarks are not written yet (benchmarks/run.py is absent)"
+endif
+
+about: venv
+	@$(VENV)/bin/target-restapi --about --format=markdown
+
+readme-settings: venv
+	$(PY) scripts/sync_settings_docs.py
+
+readme-check: venv
+	$(PY) scripts/sync_settings_docs.py --check
+
+clean:
+	rm -rf $(VENV) demo/out .pytest_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""A small HTTP receiver for trying target-restapi locally (standard library only).
+
+Listens on 127.0.0.1 (port 0 = any free port), prints `listening on http://127.0.0.1:PORT`
+as its first line, then one block per request: method, path, the headers of interest and
+the body. Every request is answered 200 with `{"ok": true}`, except paths that start with
+`/status/<code>/`, which are answered with that code (to try failures).
+
+    python demo/receiver.py [--port 8000] [--port-file FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+HEADERS_SHOWN = ("content-type", "authorization")
+STATUS_PATH = re.compile(r"^/status/(\d{3})(/|$)")
+
+
+def show_authorization(value: str) -> str:
+    """Show who logged in, never the password."""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user = base64.b64decode(token).decode().split(":", 1)[0]
+        except ValueError:
+            user = "?"
+        return f"Basic (user {user!r}, password hidden)"
+    return f"{scheme} (hidden)"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Logs each request to stdout and answers it."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        lines = [f"{self.command} {self.path}"]
+        for name, value in self.headers.items():
+            lower = name.lower()
+            if lower == "authorization":
+                lines.append(f"  {name}: {show_authorization(value)}")
+            elif lower in HEADERS_SHOWN or lower.startswith("x-"):
+                lines.append(f"  {name}: {value}")
+        if body:
+            lines.append(f"  body: {body.decode(errors='replace')}")
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+        match = STATUS_PATH.match(self.path)
+        status = int(match.group(1)) if match else 200
+        answer = json.dumps({"ok": status < 400}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silence the default access log on stderr; requests are shown on stdout."""
+
+
+def main() -> None:
+    """Serve until interrupted or terminated."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
+    parser.add_argument("--port-file", type=Path, help="also write the chosen port here")
+    args = parser.parse_args()
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    port = server.server_address[1]
+    if args.port_file:
+        args.port_file.write_text(f"{port}\n")
+    print(f"listening on http://127.0.0.1:{port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
