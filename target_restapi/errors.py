@@ -20,6 +20,14 @@ class RecordError(TargetError):
 class DeliveryError(TargetError):
     """A request was answered with an error status or could not be sent at all."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, attempts: int = 1, answer: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.attempts = attempts
+        self.answer = answer
+
+
+class Stopped(Exception):
+    """A stop was asked for (SIGTERM, SIGINT): wind down without sending more."""

@@ -7,6 +7,7 @@ line numbers go into every input error so the user can find the bad line.
 from __future__ import annotations
 
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
@@ -22,7 +23,7 @@ from singer_sdk.exceptions import (
 from singer_sdk.singerlib.encoding import GenericSingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-from target_restapi.errors import InputError, RecordError, SettingsError
+from target_restapi.errors import InputError, RecordError, SettingsError, Stopped
 
 MESSAGE_TYPES = ("RECORD", "SCHEMA", "STATE", "ACTIVATE_VERSION", "BATCH")
 INPUT_ERRORS = (
@@ -94,7 +95,19 @@ def decode_line(line: bytes | str) -> dict[str, Any]:
 
 
 class SingerLineReader(GenericSingerReader[bytes]):
-    """Reads Singer messages and reports errors with the number of the line at fault."""
+    """Reads Singer messages and reports errors with the number of the line at fault.
+
+    `stop` ends reading between two lines; `interrupt` is for a signal handler and also
+    breaks a read that is waiting for the tap's next line.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop = threading.Event()
+        self.stopped_by: int | None = None
+        self.before_failing: Callable[[], None] | None = None
+        self.line_number = 0
+        self._waiting = False
 
     @property
     def default_input(self) -> IO[bytes]:
@@ -102,7 +115,15 @@ class SingerLineReader(GenericSingerReader[bytes]):
         return sys.stdin.buffer
 
     def deserialize_json(self, line: bytes) -> dict:
+        """One decoded message (the SDK's interface)."""
         return decode_line(line)
+
+    def interrupt(self, signum: int) -> None:
+        """Stop reading (called from a signal handler; safe at any point)."""
+        self.stopped_by = signum
+        self.stop.set()
+        if self._waiting:
+            raise Stopped
 
     def process_lines(
         self,
@@ -111,21 +132,29 @@ class SingerLineReader(GenericSingerReader[bytes]):
     ) -> Counter[str]:
         """Dispatch each line to its handler; input errors name the line."""
         source = file_input or self.default_input
-        source = getattr(source, "buffer", source)
+        lines = iter(getattr(source, "buffer", source))
         stats: Counter[str] = Counter()
-        number = 0
         try:
-            for number, line in enumerate(source, 1):  # noqa: B007
-                if not line.strip():
-                    continue
-                message = decode_line(line)
-                callbacks[message["type"]](message)
-                stats[message["type"]] += 1
-        except INPUT_ERRORS as exc:
-            raise InputError(f"input line {number}: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"input line {number + 1}: not valid UTF-8 ({exc.reason}); "
-                "the tap must write UTF-8 text"
-            ) from None
+            while not self.stop.is_set():
+                self._waiting = True
+                line = next(lines, None)
+                self._waiting = False
+                self.line_number += 1
+                if line is None:
+                    break
+                if line.strip():
+                    message = decode_line(line)
+                    callbacks[message["type"]](message)
+                    stats[message["type"]] += 1
+        except Stopped:
+            self.stop.set()
+        except (*INPUT_ERRORS, UnicodeDecodeError) as exc:
+            reason = exc
+            if isinstance(exc, UnicodeDecodeError):
+                reason = f"not valid UTF-8 ({exc.reason}); the tap must write UTF-8 text"
+            if self.before_failing is not None:
+                self.before_failing()
+            raise InputError(f"input line {self.line_number}: {reason}") from None
+        finally:
+            self._waiting = False
         return stats

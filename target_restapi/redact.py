@@ -1,5 +1,14 @@
-"""One place that removes secrets from everything the target writes out."""
+"""One place that removes secrets from everything the target writes out.
 
+Error messages, log lines (through a logging filter on every handler) and error files
+all pass through a Redactor that knows the run's secret values.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "***"
@@ -23,9 +32,48 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     }
 
 
-def redact_text(text: str, secrets: list[str]) -> str:
-    """Mask every occurrence of a known secret value in free text."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
+def basic_token(username: str, password: str) -> str:
+    """The base64 text a Basic Authorization header carries (a secret as well)."""
+    return base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+class Redactor(logging.Filter):
+    """Masks known secret values in text; as a logging filter, in every log line."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Learn more secret values (longest first, so no part of one stays visible)."""
+        known = set(self._secrets) | {s for s in secrets if s and len(s) >= 3}
+        self._secrets = sorted(known, key=len, reverse=True)
+
+    def text(self, text: str) -> str:
+        """`text` with every known secret masked."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message with secrets masked; never drop the record."""
+        if self._secrets:
+            message = record.getMessage()
+            clean = self.text(message)
+            if clean != message:
+                record.msg, record.args = clean, None
+        return True
+
+    def install(self) -> None:
+        """Attach to every handler of the root logger and of loggers that have their own."""
+        loggers = [logging.getLogger()] + [
+            logger
+            for logger in logging.Logger.manager.loggerDict.values()
+            if isinstance(logger, logging.Logger)
+        ]
+        for logger in loggers:
+            for handler in logger.handlers:
+                if self not in handler.filters:
+                    handler.addFilter(self)

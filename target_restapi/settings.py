@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from singer_sdk import typing as th
 
 from target_restapi.errors import SettingsError
 from target_restapi.mapping import FIELD_TYPES, mapping_problems, parse_mappings
+from target_restapi.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
 from target_restapi.shaping import BODY_FORMATS, Shape
 from target_restapi.templates import Template, schema_node
 
@@ -135,6 +137,48 @@ def _request_properties(*, url_required: bool) -> list[th.Property]:
             default=60,
             description="Time limit for connecting and for each read of an answer.",
         ),
+        th.Property(
+            "max_retries",
+            th.IntegerType(minimum=0),
+            default=5,
+            description="Retries after a failed attempt (exponential backoff with jitter).",
+        ),
+        th.Property(
+            "max_backoff_seconds",
+            th.NumberType(minimum=0),
+            default=60,
+            description="Longest wait between two attempts, Retry-After included.",
+        ),
+        th.Property(
+            "retry_on_status",
+            th.ArrayType(th.IntegerType(minimum=100, maximum=599)),
+            description="Answer statuses that are retried (default 408, 429, 500, 502, 503, "
+            "504); connection errors and timeouts are always retried.",
+        ),
+        th.Property(
+            "error_file_path",
+            th.StringType,
+            description="With fail_on_error false: JSON-lines file that receives each failed "
+            "record (stream, record, method, URL, status, answer, attempts, time).",
+        ),
+        th.Property(
+            "idempotency_key_header",
+            th.StringType,
+            description="Header (e.g. `Idempotency-Key`) carrying a key derived from stream, "
+            "key properties and payload: the same across retries and reruns.",
+        ),
+        th.Property(
+            "verify_tls",
+            th.BooleanType,
+            default=True,
+            description="Verify TLS certificates. Turn off only for testing: a warning is "
+            "logged at start.",
+        ),
+        th.Property(
+            "ca_bundle",
+            th.StringType,
+            description="Path of a CA bundle (PEM) to verify the server's certificate with.",
+        ),
     ]
 
 
@@ -172,6 +216,10 @@ class StreamSettings:
     fail_on_error: bool
     timeout_seconds: float
     shape: Shape
+    retry: RetryPolicy
+    verify: bool | str
+    error_file_path: str | None
+    idempotency_key_header: str | None
 
     def check_against_schema(self, schema: Mapping[str, Any]) -> None:
         """Refuse templates and mappings that name fields the stream's SCHEMA lacks."""
@@ -220,6 +268,8 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
             raise SettingsError(f"{where}: header '{name}' contains a line break; remove it")
     auth = None
+    if values.get("ca_bundle") and not Path(values["ca_bundle"]).is_file():
+        raise SettingsError(f"{where}: setting 'ca_bundle' names no readable file")
     if values["auth_type"] == "basic":
         if not values.get("username") or values.get("password") is None:
             raise SettingsError(
@@ -239,6 +289,14 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         fail_on_error=bool(values["fail_on_error"]),
         timeout_seconds=float(values["timeout_seconds"]),
         shape=shape,
+        retry=RetryPolicy(
+            max_retries=int(values["max_retries"]),
+            max_backoff_seconds=float(values["max_backoff_seconds"]),
+            statuses=frozenset(values.get("retry_on_status") or DEFAULT_RETRY_STATUSES),
+        ),
+        verify=values.get("ca_bundle") or bool(values["verify_tls"]),
+        error_file_path=values.get("error_file_path"),
+        idempotency_key_header=values.get("idempotency_key_header"),
     )
 
 

@@ -7,13 +7,15 @@ headers, in input order. Every delivery acknowledges its records to the STATE tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
 
-from target_restapi.encoding import Body, MultipartBody
-from target_restapi.errors import DeliveryError, InputError, RecordError
+from target_restapi.encoding import Body, MultipartBody, encode_json
+from target_restapi.errors import DeliveryError, InputError, RecordError, Stopped
+from target_restapi.redact import redact_url
 from target_restapi.settings import StreamSettings, resolve
 from target_restapi.shaping import make_shaper
 from target_restapi.templates import check_header_value, render_url
@@ -21,19 +23,23 @@ from target_restapi.transport import Request, Transport
 from target_restapi.validation import CompiledValidator
 
 if TYPE_CHECKING:
-    from singer_sdk.target_base import Target
-
-    from target_restapi.state import StateTracker
+    from target_restapi.target import TargetRestApi
 
 
 @dataclass(slots=True)
 class Pending:
-    """Records collected for one request: the sequence of the first, and their bytes."""
+    """What one request will carry: its first record's sequence, URL, headers and body.
+
+    `records` keeps the records as received only when failures go to an error file;
+    `digest` grows with the body only when an idempotency key is asked for.
+    """
 
     first_seq: int
     url: str
     headers: dict[str, str]
     body: Body | MultipartBody
+    records: Body | None
+    digest: Any
 
 
 @dataclass(slots=True)
@@ -43,7 +49,8 @@ class Tally:
     received: int = 0
     delivered: int = 0
     failed: int = 0
-    requests: int = field(default=0)
+    requests: int = 0
+    interrupted: int = 0
 
 
 class RestSink(Sink):
@@ -51,7 +58,7 @@ class RestSink(Sink):
 
     def __init__(
         self,
-        target: Target,
+        target: TargetRestApi,
         stream_name: str,
         schema: dict[str, Any],
         key_properties: list[str] | None,
@@ -59,18 +66,26 @@ class RestSink(Sink):
         super().__init__(target, stream_name, schema, key_properties)
         self.settings: StreamSettings = resolve(target.config, stream_name)
         self.settings.check_against_schema(schema)
-        self.tracker: StateTracker = target.tracker  # type: ignore[attr-defined]
+        self.tracker = target.tracker
+        self._reader = target.reader
         self.tally = Tally()
         self._transport = Transport(
             auth=self.settings.auth,
             timeout_seconds=self.settings.timeout_seconds,
             sleep_seconds=self.settings.sleep_seconds,
+            retry=self.settings.retry,
+            verify=self.settings.verify,
+            stop=target.stop,
+            redactor=target.redactor,
         )
         self._shaper = make_shaper(
             self.settings.shape,
             list(schema.get("properties") or {}),
             single=self.settings.request_mode == "single",
         )
+        self._errors = None
+        if self.settings.error_file_path and not self.settings.fail_on_error:
+            self._errors = target.error_file(self.settings.error_file_path)
         self._pending: dict[Any, Pending] = {}
         self._static_headers = self._headers({}) if self._headers_are_static() else None
         self._content_type_set = any(h.lower() == "content-type" for h in self.settings.headers)
@@ -100,16 +115,27 @@ class RestSink(Sink):
     def clean_up(self) -> None:
         """Send what is pending, log the stream's summary, close connections."""
         self.flush()
+        self.close()
+
+    def close(self) -> None:
+        """Log the stream's summary and release its connections, sending nothing more."""
         self._transport.close()
         t = self.tally
         self.logger.info(
-            "stream '%s': %d records received, %d delivered, %d failed, in %d requests",
+            "stream '%s': %d records received, %d delivered, %d failed, %d pending, in %d requests",
             self.stream_name,
             t.received,
             t.delivered,
             t.failed,
+            self.undelivered,
             t.requests,
         )
+
+    @property
+    def undelivered(self) -> int:
+        """Records shaped into requests that were never sent, or stopped mid-retry."""
+        pending = sum(pending.body.count for pending in self._pending.values())
+        return pending + self.tally.interrupted
 
     # The record path
 
@@ -134,25 +160,39 @@ class RestSink(Sink):
             if headers is None:
                 headers = self._headers(record)
         except RecordError as exc:
-            self._record_failed(RecordError(f"stream '{self.stream_name}': {exc}"), 1)
+            failure = {
+                "error": str(exc),
+                "line": self._reader.line_number,
+                "method": self.settings.method,
+                "attempts": 0,
+            }
+            self._failed(
+                RecordError(f"stream '{self.stream_name}': {exc}"),
+                failure,
+                1,
+                [raw if raw is not None else encode_json(record)],
+            )
             return
         seq = self.tracker.next_seq()
         mode = self.settings.request_mode
-        if mode == "single":
-            self.tracker.open(seq)
-            body = self._shaper.new_body(spool=False)
-            body.add(self._shaper.item(record, raw, 0))
-            self._send(Pending(seq, url, headers, body))
-            return
         key = url if self._static_headers is not None else (url, tuple(headers.items()))
-        pending = self._pending.get(key)
+        pending = None if mode == "single" else self._pending.get(key)
         if pending is None:
-            # Later records of the group are covered by the unit its first record opens.
+            # Later records of a group are covered by the unit its first record opens.
             self.tracker.open(seq)
-            body = self._shaper.new_body(spool=mode == "one")
-            pending = self._pending[key] = Pending(seq, url, headers, body)
-        pending.body.add(self._shaper.item(record, raw, pending.body.count))
-        if mode == "batch" and pending.body.count >= self.settings.batch_size:
+            pending = self._new_pending(seq, url, headers, spool=mode == "one")
+            if mode != "single":
+                self._pending[key] = pending
+        item = self._shaper.item(record, raw, pending.body.count)
+        pending.body.add(item)
+        if pending.records is not None:
+            pending.records.add(raw if raw is not None else encode_json(record))
+        if pending.digest is not None:
+            keys = [record.get(name) for name in self.key_properties]
+            pending.digest.update(encode_json([keys, item]))
+        if mode == "single":
+            self._send(pending)
+        elif mode == "batch" and pending.body.count >= self.settings.batch_size:
             del self._pending[key]
             self._send(pending)
 
@@ -161,30 +201,59 @@ class RestSink(Sink):
         while self._pending:
             self._send(self._pending.pop(next(iter(self._pending))))
 
+    def _new_pending(self, seq: int, url: str, headers: dict[str, str], *, spool: bool) -> Pending:
+        records = None
+        if self._errors is not None:
+            records = Body(content_type="", separator=b"\n", spool=spool)
+        digest = None
+        if self.settings.idempotency_key_header:
+            digest = hashlib.sha256(encode_json([self.stream_name, self.settings.method, url]))
+        return Pending(seq, url, headers, self._shaper.new_body(spool=spool), records, digest)
+
     def _send(self, pending: Pending) -> None:
         """Send one request and acknowledge its records, delivered or recorded as failed."""
         body = pending.body
-        payload = None if self.settings.method == "GET" else body.payload()
-        headers = pending.headers
+        method = self.settings.method
+        payload = None if method == "GET" else body.payload()
+        headers = dict(pending.headers)
         if payload is not None and not self._content_type_set:
-            headers = {**headers, "Content-Type": body.content_type}
-        request = Request(self.settings.method, pending.url, headers, payload)
+            headers["Content-Type"] = body.content_type
+        if pending.digest is not None:
+            headers[self.settings.idempotency_key_header] = pending.digest.hexdigest()
         self.tally.requests += 1
         try:
-            self._transport.send(request)
+            self._transport.send(Request(method, pending.url, headers, payload))
+        except Stopped:
+            self.tally.interrupted += body.count
+            raise
         except DeliveryError as exc:
+            failure = {
+                "error": str(exc),
+                "method": method,
+                "url": redact_url(pending.url),
+                "status": exc.status,
+                "answer": exc.answer,
+                "attempts": exc.attempts,
+            }
+            records = pending.records.payload() if pending.records is not None else None
             error = DeliveryError(f"stream '{self.stream_name}': {exc}", status=exc.status)
-            self._record_failed(error, body.count)
+            self._failed(error, failure, body.count, _lines(records))
         else:
             self.tally.delivered += body.count
         self.tracker.close(pending.first_seq)
 
-    def _record_failed(self, error: RecordError | DeliveryError, count: int) -> None:
-        """Stop the run, or (fail_on_error false) log and count the failure and go on."""
+    def _failed(
+        self, error: RecordError | DeliveryError, failure: dict, count: int, records: Any
+    ) -> None:
+        """Stop the run, or (fail_on_error false) record the failure and go on."""
         if self.settings.fail_on_error:
             raise error
         self.tally.failed += count
-        self.logger.error("%s (fail_on_error is false: the run goes on)", error)
+        if self._errors is not None:
+            self._errors.write({"stream": self.stream_name, **failure}, records)
+        else:
+            where = f"input line {failure['line']}: " if "line" in failure else ""
+            self.logger.error("%s%s (fail_on_error is false: the run goes on)", where, error)
 
     def _headers_are_static(self) -> bool:
         return not any(template.fields for template in self.settings.headers.values())
@@ -194,3 +263,11 @@ class RestSink(Sink):
             name: check_header_value(name, template.render(record))
             for name, template in self.settings.headers.items()
         }
+
+
+def _lines(records: Any) -> list[bytes]:
+    """Split the kept records (bytes or a spooled file) back into one record a line."""
+    if records is None:
+        return []
+    data = records if isinstance(records, bytes) else records.read()
+    return data.split(b"\n")

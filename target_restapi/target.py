@@ -1,4 +1,4 @@
-"""The target: settings, SDK wiring, and ownership of STATE emission.
+"""The target: settings, SDK wiring, signals, and ownership of STATE emission.
 
 Records of streams without stream maps take a direct path to their sink (validate,
 shape, send) that skips the SDK's per-record work; mapped streams use the SDK's path.
@@ -7,7 +7,9 @@ STATE lines are written by the StateTracker once every earlier record was delive
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from singer_sdk import Target
@@ -17,9 +19,11 @@ from singer_sdk.helpers.capabilities import (
 )
 from singer_sdk.mapper import SameRecordTransform
 
+from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import TargetError
 from target_restapi.reader import SingerLineReader
-from target_restapi.settings import CONFIG_SCHEMA, check_all
+from target_restapi.redact import SECRET_HEADERS, Redactor, basic_token
+from target_restapi.settings import CONFIG_SCHEMA, check_all, merged
 from target_restapi.sinks import RestSink
 from target_restapi.state import StateTracker
 
@@ -36,9 +40,17 @@ class TargetRestApi(Target):
         super().__init__(**kwargs)
         # Sinks send as records arrive, on the reading thread; nothing is drained in parallel.
         self.max_parallelism = 1
+        self.redactor = Redactor(_secrets(self.config))
+        self.redactor.install()
         check_all(self.config)
+        self.reader: SingerLineReader = self.message_reader  # type: ignore[assignment]
+        self.stop = self.reader.stop
+        self.reader.before_failing = self._deliver_before_failing
         self.tracker = StateTracker(self._write_state_line)
         self._direct: dict[str, RestSink] = {}
+        self._error_files: dict[str, ErrorFile] = {}
+        if not all(merged(self.config, s)["verify_tls"] for s in _stream_keys(self.config)):
+            self.logger.warning("verify_tls is false: TLS certificates are NOT verified")
 
     @classmethod
     def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
@@ -59,6 +71,12 @@ class TargetRestApi(Target):
             for name, schema in builtin["properties"].items():
                 config_jsonschema["properties"].setdefault(name, schema)
         super(Target, cls).append_builtin_config(config_jsonschema)
+
+    def error_file(self, path: str) -> ErrorFile:
+        """The error file at `path`, shared by every stream that names it."""
+        if path not in self._error_files:
+            self._error_files[path] = ErrorFile(path, self.redactor)
+        return self._error_files[path]
 
     # Messages
 
@@ -91,18 +109,56 @@ class TargetRestApi(Target):
 
     def _process_state_message(self, message_dict: dict) -> None:
         # Cut partial batches so a STATE never waits behind a half-filled batch.
-        for sink in self._sinks_active.values():
-            if sink.settings.request_mode == "batch":  # type: ignore[attr-defined]
-                sink.flush()  # type: ignore[attr-defined]
+        for sink in self._sinks():
+            if sink.settings.request_mode == "batch":
+                sink.flush()
         self.tracker.state(message_dict["raw_value"])
 
     def _handle_max_record_age(self) -> None:
         """Sinks send on their own schedule; the SDK's periodic drain is not needed."""
 
     def process_endofpipe(self) -> None:
-        """Send everything still pending; the tracker then releases the last STATE."""
-        for sink in self._sinks_active.values():
-            sink.clean_up()
+        """Send everything still pending, unless a signal asked to stop sending."""
+        try:
+            if self.reader.stopped_by is None:
+                for sink in self._sinks():
+                    sink.flush()
+        finally:
+            for sink in self._sinks():
+                sink.close()
+            for errors in self._error_files.values():
+                errors.close()
+        if self.reader.stopped_by is not None:
+            self._report_stop(self.reader.stopped_by)
+
+    def _deliver_before_failing(self) -> None:
+        """Bad input ends the run: first deliver the good records read before it."""
+        try:
+            for sink in self._sinks():
+                sink.flush()
+        except TargetError as exc:
+            self.logger.error("%s", exc)
+
+    def _report_stop(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        left = sum(sink.undelivered for sink in self._sinks())
+        if left:
+            raise TargetError(
+                f"stopped by {name}: {left} records were not delivered; every STATE "
+                "emitted covers only delivered records, so rerun the tap from the last one"
+            )
+        self.logger.info("stopped by %s: every record received was delivered", name)
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: stop reading, let the request in flight finish, send no more.
+
+        The SDK's own handler drains and exits 0 even when sending fails; not used.
+        """
+        self.logger.info("received %s: stopping", signal.Signals(signum).name)
+        self.reader.interrupt(signum)
+
+    def _sinks(self) -> list[RestSink]:
+        return list(self._sinks_active.values())  # type: ignore[arg-type]
 
     # STATE output
 
@@ -113,6 +169,26 @@ class TargetRestApi(Target):
     def _write_state_line(value: bytes) -> None:
         sys.stdout.write(value.decode() + "\n")
         sys.stdout.flush()
+
+
+def _stream_keys(config: dict) -> list[str]:
+    return ["", *(config.get("streams") or {})]
+
+
+def _secrets(config: dict) -> list[str]:
+    """Every secret value in the settings, top level and per stream."""
+    found = []
+    for stream in _stream_keys(config):
+        values = merged(config, stream)
+        if values.get("password"):
+            found.append(values["password"])
+            found.append(basic_token(values.get("username") or "", values["password"]))
+        found += [
+            value
+            for name, value in (values.get("headers") or {}).items()
+            if name.lower() in SECRET_HEADERS
+        ]
+    return found
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""HTTP delivery: one keep-alive session, pacing, and errors that name the request.
+"""HTTP delivery: one keep-alive session, pacing, retries, and errors that name the request.
 
 Knows nothing of Singer: it takes finished requests and gives answers or DeliveryError.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ from typing import IO
 
 import requests
 
-from target_restapi.errors import DeliveryError
-from target_restapi.redact import redact_text, redact_url
+from target_restapi.errors import DeliveryError, Stopped
+from target_restapi.redact import Redactor, redact_url
+from target_restapi.retry import RetryPolicy
 
 EXCERPT_CHARS = 300
 
@@ -35,7 +37,7 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 
 class Transport:
-    """Sends requests over one session, keeping at least `sleep_seconds` between them."""
+    """Sends requests over one session, retrying as the policy says, pacing between them."""
 
     def __init__(
         self,
@@ -43,45 +45,81 @@ class Transport:
         auth: tuple[str, str] | None,
         timeout_seconds: float,
         sleep_seconds: float,
+        retry: RetryPolicy,
+        verify: bool | str,
+        stop: threading.Event,
+        redactor: Redactor,
     ) -> None:
         self._session = requests.Session()
         self._session.auth = auth
+        self._session.verify = verify
         self._timeout = timeout_seconds
         self._sleep = sleep_seconds
-        self._secrets = [auth[1]] if auth else []
+        self._retry = retry
+        self._stop = stop
+        self._redact = redactor.text
         self._last_done: float | None = None
 
-    def send(self, request: Request) -> requests.Response:
-        """Send `request`; raise DeliveryError for a non-2xx answer or a failed connection."""
-        self._pace()
+    def send(self, request: Request) -> tuple[requests.Response, int]:
+        """Send `request` with retries; return the answer and the number of attempts.
+
+        Raises DeliveryError for a non-2xx answer or a connection that failed after the
+        retries, and Stopped when a stop was asked for while waiting to retry.
+        """
         where = f"{request.method} {redact_url(request.url)}"
+        waits = self._retry.waits()
+        attempt = 0
+        while True:
+            attempt += 1
+            self._pace()
+            retry_after = None
+            try:
+                response = self._attempt(request)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                status, reason, answer = None, f"could not be sent: {exc}", ""
+                retryable = True
+            except requests.RequestException as exc:
+                status, reason, answer = None, f"could not be sent: {exc}", ""
+                retryable = False
+            else:
+                if response.status_code < 400:
+                    return response, attempt
+                status = response.status_code
+                answer = excerpt(response.text)
+                reason = f"answered {status} {response.reason}: {answer}"
+                retryable = status in self._retry.statuses
+                retry_after = response.headers.get("Retry-After")
+            if not retryable or attempt > self._retry.max_retries:
+                tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+                raise DeliveryError(
+                    self._redact(f"{where} {reason}{tries}"),
+                    status=status,
+                    attempts=attempt,
+                    answer=self._redact(answer),
+                )
+            if self._stop.wait(self._retry.wait_for(next(waits), retry_after)):
+                raise Stopped
+
+    def close(self) -> None:
+        """Release the session's connections."""
+        self._session.close()
+
+    def _attempt(self, request: Request) -> requests.Response:
+        if hasattr(request.body, "seek"):
+            request.body.seek(0)  # a retried spooled body starts again from its beginning
         try:
-            response = self._session.request(
+            return self._session.request(
                 request.method,
                 request.url,
                 headers=request.headers,
                 data=request.body,
                 timeout=self._timeout,
             )
-        except requests.RequestException as exc:
-            reason = redact_text(str(exc), self._secrets)
-            raise DeliveryError(f"{where} could not be sent: {reason}") from None
         finally:
             self._last_done = time.monotonic()
-        if response.status_code >= 400:
-            text = redact_text(excerpt(response.text), self._secrets)
-            raise DeliveryError(
-                f"{where} answered {response.status_code} {response.reason}: {text}",
-                status=response.status_code,
-            )
-        return response
-
-    def close(self) -> None:
-        """Release the session's connections."""
-        self._session.close()
 
     def _pace(self) -> None:
         if self._sleep and self._last_done is not None:
             wait = self._last_done + self._sleep - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+            if wait > 0 and self._stop.wait(wait):
+                raise Stopped

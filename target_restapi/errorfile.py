@@ -1,0 +1,45 @@
+"""The error file: one JSON line per failed record, written and flushed at once.
+
+Flushed before the STATE that passes the record can be emitted, so a STATE never
+points past a failure that was not recorded. Shared by streams, so writes are locked.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from target_restapi.encoding import encode_json
+from target_restapi.redact import Redactor
+
+
+class ErrorFile:
+    """Appends failed records as JSON lines, with secrets redacted."""
+
+    def __init__(self, path: str, redactor: Redactor) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the run)
+        self._redact = redactor.text
+        self._lock = threading.Lock()
+
+    def write(self, failure: dict[str, Any], records: Iterable[bytes]) -> None:
+        """One line per record, each with the failure's details."""
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        lines = [
+            self._redact(
+                encode_json({**failure, "time": stamp, "record": msgspec.Raw(record)}).decode()
+            )
+            for record in records
+        ]
+        with self._lock:
+            self._file.writelines(line + "\n" for line in lines)
+            self._file.flush()
+
+    def close(self) -> None:
+        """Close the file at the end of the run."""
+        self._file.close()
