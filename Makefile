@@ -17,8 +17,8 @@ help:
 	@echo "make lint             ruff check and ruff format --check"
 	@echo "make bench            run benchmarks/run.py"
 	@echo "make about            print the target's --about in markdown"
-	@echo "make readme-settings  regenerate the README settings table"
-	@echo "make readme-check     fail if the README settings table is out of date"
+	@echo "make readme-settings  regenerate the settings in README.md and meltano.yml"
+	@echo "make readme-check     fail if README.md or meltano.yml settings are out of date"
 
 venv: $(STAMP)
 
