@@ -1,9 +1,10 @@
 """A small HTTP receiver for trying target-restapi locally (standard library only).
 
 Listens on 127.0.0.1 (port 0 = any free port), prints `listening on http://127.0.0.1:PORT`
-as its first line, then one block per request: method, path, the headers of interest and
-the body. Every request is answered 200 with `{"ok": true}`, except paths that start with
-`/status/<code>/`, which are answered with that code (to try failures).
+as its first line, then one block per request: method, path, headers (less the usual
+transport ones; Authorization shows only the user name) and the body. Every request is
+answered 200 with `{"ok": true}`, except paths that start with `/status/<code>/`, which are
+answered with that code (to try failures).
 
     python demo/receiver.py [--port 8000] [--port-file FILE]
 """
@@ -18,7 +19,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-HEADERS_SHOWN = ("content-type", "authorization")
+HEADERS_HIDDEN = ("host", "user-agent", "accept", "accept-encoding", "connection", "content-length")
 STATUS_PATH = re.compile(r"^/status/(\d{3})(/|$)")
 
 
@@ -47,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
             lower = name.lower()
             if lower == "authorization":
                 lines.append(f"  {name}: {show_authorization(value)}")
-            elif lower in HEADERS_SHOWN or lower.startswith("x-"):
+            elif lower not in HEADERS_HIDDEN:
                 lines.append(f"  {name}: {value}")
         if body:
             lines.append(f"  body: {body.decode(errors='replace')}")
