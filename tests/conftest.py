@@ -24,6 +24,10 @@ DATA_FILES = Path(__file__).parent / "data_files"
 RUN_TIMEOUT = 60  # a guard against a hung run, never an assertion about speed
 TARGET = [sys.executable, "-m", "target_restapi"]
 
+# Retrying error answers is a feature of its own (with backoff waits); tests about what
+# happens once an answer is final turn it off so that one error answer is the final one.
+NO_RETRY = {"max_retries": 0}
+
 
 def data_file(name: str) -> Path:
     """Path of an input file under tests/data_files."""

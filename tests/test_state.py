@@ -4,7 +4,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from conftest import data_file, run_target
+from conftest import NO_RETRY, data_file, run_target
 from werkzeug import Response
 
 SCHEMA = json.dumps(
@@ -152,7 +152,7 @@ def test_no_state_is_emitted_past_a_failed_record(
     recorder, httpserver, tmp_path, settings, failing, expected
 ):
     recorder.respond = fail_id(failing)
-    config = {"url": httpserver.url_for("/users"), **settings}
+    config = {"url": httpserver.url_for("/users"), **settings, **NO_RETRY}
     result = run_target(config, data_file("states_multiple.singer"), tmp_path)
     assert result.returncode != 0
     assert result.states == expected
