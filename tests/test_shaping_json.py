@@ -283,3 +283,27 @@ def test_values_reach_the_body_exactly_as_received(recorder, httpserver, tmp_pat
         assert text in body, (text, body)
     for seen in recorder.requests:
         json.loads(seen.body)  # every body is valid JSON
+
+
+# Content-Type
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shaping", ["as-is", "nested+static", "custom"])
+def test_content_type_is_application_json(recorder, httpserver, tmp_path, mode, shaping):
+    settings = {"url": httpserver.url_for("/r"), **mode_settings(mode), **SHAPINGS[shaping]}
+    result = run_target(settings, data_file(PRECISE), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert recorder.requests
+    for seen in recorder.requests:
+        assert seen.header("Content-Type") == "application/json"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", ["Content-Type", "content-type", "CONTENT-TYPE"])
+def test_content_type_header_setting_wins(recorder, httpserver, tmp_path, mode, name):
+    settings = {"headers": {name: "application/vnd.api+json; charset=utf-8"}}
+    result = run_target(config(httpserver, mode, **settings), data_file(PEOPLE), tmp_path)
+    assert result.returncode == 0, result.stderr
+    for seen in recorder.requests:
+        assert seen.header("Content-Type") == "application/vnd.api+json; charset=utf-8"
