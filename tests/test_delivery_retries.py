@@ -161,10 +161,12 @@ def test_a_retried_batch_is_resent_whole(recorder, httpserver, tmp_path, setting
 
 class DroppingServer:
     """Raw HTTP on loopback: reads each request whole, then closes the first `drops`
-    connections without a byte of answer and answers 200 to the others."""
+    connections after sending `cut_answer` (nothing by default), and answers 200 to the
+    others."""
 
-    def __init__(self, drops: int) -> None:
+    def __init__(self, drops: int, cut_answer: bytes = b"") -> None:
         self.drops = drops
+        self.cut_answer = cut_answer
         self.bodies: list[bytes] = []
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
@@ -191,6 +193,8 @@ class DroppingServer:
                     conn.sendall(
                         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
                     )
+                elif self.cut_answer:
+                    conn.sendall(self.cut_answer)
 
     @staticmethod
     def _read_request(conn: socket.socket) -> bytes:
@@ -218,8 +222,8 @@ class DroppingServer:
 def dropping_server():
     servers: list[DroppingServer] = []
 
-    def start(drops: int) -> DroppingServer:
-        server = DroppingServer(drops)
+    def start(drops: int, cut_answer: bytes = b"") -> DroppingServer:
+        server = DroppingServer(drops, cut_answer)
         servers.append(server)
         return server
 
@@ -235,6 +239,27 @@ def test_dropped_connection_is_retried(dropping_server, tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(server.bodies) == 3
     assert len(set(server.bodies)) == 1
+    assert result.states == [{"bookmarks": {"users": {"id": 1}}}]
+
+
+@pytest.mark.parametrize(
+    "cut_answer",
+    [
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 100\r\n\r\nbusy",
+        b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbusy\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial",
+    ],
+    ids=["503-length", "503-chunked", "200-length"],
+)
+def test_connection_dropped_in_the_middle_of_the_answer_is_retried(
+    dropping_server, tmp_path, cut_answer
+):
+    """The answer starts, then the connection breaks: a connection error like any other."""
+    server = dropping_server(drops=1, cut_answer=cut_answer)
+    config = {"url": server.url("/users"), **FAST}
+    result = run_target(config, ONE_USER, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(server.bodies) == 2
     assert result.states == [{"bookmarks": {"users": {"id": 1}}}]
 
 
