@@ -22,6 +22,8 @@ import pytest
 from conftest import TARGET, clean_env, write_config
 from werkzeug import Response
 
+from target_restapi.settings import CONFIG_SCHEMA
+
 STREAM = "s"
 N_RECORDS = 300
 STATE_EVERY = 10
@@ -34,14 +36,18 @@ def schema_line(stream: str = STREAM) -> str:
         {
             "type": "SCHEMA",
             "stream": stream,
-            "schema": {"type": "object", "properties": {"pos": {"type": "integer"}}},
+            "schema": {
+                "type": "object",
+                "properties": {"pos": {"type": "integer"}, "shard": {"type": "integer"}},
+            },
             "key_properties": ["pos"],
         }
     )
 
 
 def record_line(pos: int, stream: str = STREAM) -> str:
-    return json.dumps({"type": "RECORD", "stream": stream, "record": {"pos": pos}})
+    record = {"pos": pos, "shard": pos % 4}
+    return json.dumps({"type": "RECORD", "stream": stream, "record": record})
 
 
 def state_value(pos: int) -> dict:
@@ -69,7 +75,13 @@ def positions(seen) -> list[int]:
 
 
 def received(recorder, path: str = "/s") -> list[int]:
-    return [pos for seen in recorder.requests if seen.path == path for pos in positions(seen)]
+    """Positions the server received at `path` (or below it), in arrival order."""
+    return [
+        pos
+        for seen in recorder.requests
+        if seen.path == path or seen.path.startswith(path + "/")
+        for pos in positions(seen)
+    ]
 
 
 def wait_until(predicate, limit: float = WAIT_LIMIT) -> bool:
@@ -148,10 +160,24 @@ def start(tmp_path):
 
 # SIGKILL at several points of a real run
 
+SHARDS = 4
 MODES = {
     "single": {"request_mode": "single"},
     # 7 records a batch and a STATE every 10 records: batches and STATEs never align.
     "batch": {"request_mode": "batch", "batch_size": 7},
+    "one": {"request_mode": "one"},
+    # Requests to different URLs (one per shard) in flight at once.
+    "batch-concurrent": {
+        "request_mode": "batch",
+        "batch_size": 7,
+        "max_concurrency": SHARDS,
+        "url_suffix": "/#{shard}",
+    },
+    "single-concurrent": {
+        "request_mode": "single",
+        "max_concurrency": SHARDS,
+        "url_suffix": "/#{shard}",
+    },
 }
 
 KILL_POINTS = [
@@ -163,7 +189,18 @@ KILL_POINTS = [
     ("batch", 2, "during"),  # the partial batch a STATE cut
     ("batch", 2, "after"),
     ("batch", 31, "during"),
+    ("one", 1, "during"),  # the only request: no STATE may come before its answer
+    ("batch-concurrent", 3, "during"),
+    ("batch-concurrent", 22, "during"),
+    ("single-concurrent", 45, "during"),
 ]
+
+
+def mode_config(httpserver, mode: str) -> dict:
+    settings = dict(MODES[mode])
+    if "max_concurrency" in settings and "max_concurrency" not in CONFIG_SCHEMA["properties"]:
+        pytest.skip("setting max_concurrency is not available")
+    return {"url": httpserver.url_for("/s") + settings.pop("url_suffix", ""), **settings}
 
 
 @pytest.mark.parametrize(
@@ -172,21 +209,28 @@ KILL_POINTS = [
 def test_sigkill_never_leaves_a_state_ahead_of_delivery_and_a_rerun_completes(
     recorder, httpserver, tmp_path, start, mode, k, when
 ):
-    config = {"url": httpserver.url_for("/s"), **MODES[mode]}
+    config = mode_config(httpserver, mode)
     first_input = tmp_path / "first.singer"
     first_input.write_text(crash_input())
 
     runs: list[Run] = []
-    count = {"requests": 0}
+    seen_requests = {"count": 0}
+    killed = threading.Event()  # set once SIGKILL was sent: later answers reach nobody
+    acked: set[int] = set()  # records whose request was answered 2xx before the kill
+
+    def kill() -> None:
+        runs[0].proc.send_signal(signal.SIGKILL)
+        killed.set()
 
     def kill_on_kth(seen):
-        count["requests"] += 1
-        if count["requests"] != k:
-            return
-        if when == "during":  # the request is received in full; its answer never arrives
-            runs[0].proc.send_signal(signal.SIGKILL)
-        else:  # a moment after this request is answered
-            threading.Timer(0.005, runs[0].proc.send_signal, (signal.SIGKILL,)).start()
+        seen_requests["count"] += 1
+        if seen_requests["count"] == k:
+            if when == "during":  # received in full, but its answer never arrives
+                kill()
+            else:  # a moment after this request is answered
+                threading.Timer(0.005, kill).start()
+        if not killed.is_set():
+            acked.update(positions(seen))
 
     recorder.on_request = kill_on_kth
     with first_input.open("rb") as stdin:
@@ -199,9 +243,8 @@ def test_sigkill_never_leaves_a_state_ahead_of_delivery_and_a_rerun_completes(
     assert states == [state_value(pos) for pos in emitted]
     assert emitted == sorted(set(emitted)), "STATE went backwards or repeated"
     last = emitted[-1] if emitted else 0
-    got = set(received(recorder))
-    missing = sorted(set(range(last)) - got)
-    assert not missing, f"STATE pos={last} was emitted but records {missing} never arrived"
+    missing = sorted(set(range(last)) - acked)
+    assert not missing, f"STATE pos={last} was emitted but records {missing} were never answered"
 
     # Rerun from the last STATE: the union of both runs covers every record.
     recorder.on_request = None
