@@ -348,3 +348,56 @@ def test_fail_on_error_true_ignores_the_error_file(recorder, httpserver, tmp_pat
     assert result.returncode != 0
     assert sent_ids(recorder) == [[1], [1]]
     assert not errors.exists() or errors.read_text() == ""
+
+
+# No silent loss
+
+
+def test_error_file_lines_stay_json_when_a_secret_appears_in_a_record(
+    recorder, httpserver, tmp_path
+):
+    """Secrets are masked without breaking the line: every line parses, records intact."""
+    recorder.respond = failing({14242})
+    errors = tmp_path / "errors.jsonl"
+    text = (
+        '{"type": "SCHEMA", "stream": "users", "schema": {"type": "object", "properties": '
+        '{"id": {"type": "integer"}, "name": {"type": "string"}}}, "key_properties": ["id"]}\n'
+        '{"type": "RECORD", "stream": "users", "record": {"id": 14242, "name": "Ada"}}\n'
+    )
+    config = {
+        "url": httpserver.url_for("/users"),
+        "auth_type": "basic",
+        "username": "bob",
+        "password": "4242",  # a short numeric password, as some services hand out
+        "fail_on_error": False,
+        "error_file_path": str(errors),
+        **FAST,
+    }
+    result = run_target(config, text, tmp_path)
+    assert result.returncode == 0, result.stderr
+    for raw in errors.read_text().splitlines():
+        json.loads(raw)  # each line is JSON, whatever the secret's spelling
+    (entry,) = read_error_file(errors)
+    assert entry["record"] == {"id": 14242, "name": "Ada"}
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_never_loses_the_record(recorder, httpserver, tmp_path, status):
+    """Either the record reaches the new location with its method and body, or the run
+    fails: a POST turned into a bodiless GET must not count as delivered."""
+
+    def respond(seen):
+        if seen.path == "/users":
+            return Response("moved", status=status, headers={"Location": "/elsewhere"})
+        return None
+
+    recorder.respond = respond
+    config = {"url": httpserver.url_for("/users"), **FAST}
+    result = run_target(config, USERS, tmp_path)
+    moved = [seen for seen in recorder.requests if seen.path == "/elsewhere"]
+    if result.returncode == 0:
+        assert [seen.method for seen in moved] == ["POST"] * 5, "the redirect dropped the body"
+        assert [seen.json()["id"] for seen in moved] == [1, 2, 3, 4, 5]
+    else:
+        assert str(status) in result.stderr
+        assert result.states == []
