@@ -18,6 +18,7 @@ from target_restapi.mapping import FIELD_TYPES, mapping_problems, parse_mappings
 from target_restapi.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
 from target_restapi.shaping import BODY_FORMATS, Shape
 from target_restapi.templates import Template, schema_node
+from target_restapi.tunnel_settings import SETTING as SSH_TUNNEL
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 REQUEST_MODES = ("single", "batch", "one")
@@ -192,6 +193,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description='Per-stream overrides: `{"<stream>": {<any setting above>}}`, '
         "merged over the top-level settings.",
     ),
+    SSH_TUNNEL,
 ).to_dict()
 
 DEFAULTS: dict[str, Any] = {

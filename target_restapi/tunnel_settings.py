@@ -1,0 +1,184 @@
+"""The `ssh_tunnel` setting: its schema, and its checked values with the keys parsed.
+
+Key and host key text is parsed once at start-up; every error names the setting and
+says what to do, and never quotes key material.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import paramiko
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
+from singer_sdk import typing as th
+
+from target_restapi.errors import SettingsError
+
+SETTING = th.Property(
+    "ssh_tunnel",
+    th.ObjectType(
+        th.Property(
+            "enable",
+            th.BooleanType,
+            default=False,
+            description="Send every request through a local port forward of this SSH server.",
+        ),
+        th.Property("host", th.StringType, description="SSH server host name or address."),
+        th.Property(
+            "port", th.IntegerType(minimum=1, maximum=65535), default=22, description="SSH port."
+        ),
+        th.Property("username", th.StringType, description="User name on the SSH server."),
+        th.Property(
+            "private_key",
+            th.StringType,
+            secret=True,
+            description="Private key for the login, as PEM or OpenSSH text.",
+        ),
+        th.Property(
+            "private_key_password",
+            th.StringType,
+            secret=True,
+            description="Passphrase of an encrypted `private_key`.",
+        ),
+        th.Property(
+            "password", th.StringType, secret=True, description="Password for a password login."
+        ),
+        th.Property(
+            "host_key",
+            th.StringType,
+            description="The SSH server's key as a `known_hosts` line (`[host]:port type "
+            "base64`, or `type base64`); without it the server's key is not checked.",
+        ),
+    ),
+    description="Reach the endpoints through an SSH server (bastion); URLs and TLS checks "
+    "are unchanged.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelSettings:
+    """The checked `ssh_tunnel` settings, keys already parsed."""
+
+    host: str
+    port: int
+    username: str
+    key: paramiko.PKey | None
+    password: str | None
+    host_key: paramiko.PKey | None
+
+    @property
+    def where(self) -> str:
+        """`user@host:port`, for messages."""
+        return f"{self.username}@{self.host}:{self.port}"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TunnelSettings | None:
+        """Parse `ssh_tunnel`; None when it is not enabled. Bad values raise SettingsError."""
+        values = config.get("ssh_tunnel") or {}
+        if not values.get("enable"):
+            return None
+        for name in ("host", "username"):
+            if not values.get(name):
+                raise SettingsError(f"ssh_tunnel is enabled but 'ssh_tunnel.{name}' is not set")
+        key_text, password = values.get("private_key"), values.get("password")
+        if not key_text and not password:
+            raise SettingsError(
+                "ssh_tunnel needs 'ssh_tunnel.private_key' or 'ssh_tunnel.password' to log in"
+            )
+        host_key, passphrase = values.get("host_key"), values.get("private_key_password")
+        return cls(
+            host=values["host"],
+            port=int(values.get("port") or 22),
+            username=values["username"],
+            key=load_private_key(key_text, passphrase) if key_text else None,
+            password=password or None,
+            host_key=parse_host_key(host_key) if host_key else None,
+        )
+
+
+_KEY_CLASSES = (
+    (rsa.RSAPrivateKey, paramiko.RSAKey),
+    (ed25519.Ed25519PrivateKey, paramiko.Ed25519Key),
+    (ec.EllipticCurvePrivateKey, paramiko.ECDSAKey),
+)
+
+
+def load_private_key(text: str, password: str | None) -> paramiko.PKey:
+    """Parse PEM or OpenSSH key text; errors say what is wrong without quoting the key.
+
+    cryptography tells the cases apart (encrypted, wrong passphrase, unreadable), which
+    paramiko's per-class loaders do not; paramiko then builds the key sshtunnel needs.
+    """
+    if "\\n" in text and "\n" not in text.strip():
+        text = text.replace("\\n", "\n")  # a key pasted into one line of an env variable
+    data = text.strip().encode() + b"\n"
+    if b"OPENSSH PRIVATE KEY" in data:
+        load = serialization.load_ssh_private_key
+    else:
+        load = serialization.load_pem_private_key
+    try:
+        loaded = load(data, password.encode() if password else None)
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        loaded = _explain_key_failure(load, data, password)
+    for crypto_class, key_class in _KEY_CLASSES:
+        if isinstance(loaded, crypto_class):
+            try:
+                return key_class.from_private_key(io.StringIO(data.decode()), password)
+            except (paramiko.SSHException, ValueError):
+                break
+    raise SettingsError(
+        "ssh_tunnel.private_key cannot be used for the login; give an Ed25519, ECDSA or RSA "
+        "key in OpenSSH format or traditional PEM (BEGIN RSA/EC PRIVATE KEY)"
+    )
+
+
+def _explain_key_failure(load: Any, data: bytes, password: str | None) -> Any:
+    """Load the key without passphrase to learn why loading failed, and say so."""
+    try:
+        loaded = load(data, None)
+    except TypeError:  # encrypted
+        if password:
+            raise SettingsError(
+                "ssh_tunnel.private_key_password does not decrypt ssh_tunnel.private_key"
+            ) from None
+        raise SettingsError(
+            "ssh_tunnel.private_key is encrypted; set ssh_tunnel.private_key_password"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise SettingsError(
+            "ssh_tunnel.private_key is not a readable private key; give the whole PEM or "
+            "OpenSSH key text, BEGIN and END lines included"
+        ) from None
+    return loaded  # not encrypted: the passphrase given is not needed
+
+
+def parse_host_key(line: str) -> paramiko.PKey:
+    """The key of a `known_hosts` line; the host names in it are not needed."""
+    fields = line.split()
+    if len(fields) == 2:
+        fields.insert(0, "*")
+    try:
+        entry = HostKeyEntry.from_line(" ".join(fields))
+    except InvalidHostKey:
+        entry = None
+    if entry is None:
+        raise SettingsError(
+            "ssh_tunnel.host_key is not a known_hosts line; give `[host]:port type base64` "
+            "as printed by `ssh-keyscan -p <port> <host>`"
+        )
+    return entry.key
+
+
+def tunnel_secrets(config: Mapping[str, Any]) -> list[str]:
+    """The secret `ssh_tunnel` values, each line of the key as well, for the Redactor."""
+    values = config.get("ssh_tunnel") or {}
+    found = [values.get(name) for name in ("private_key", "private_key_password", "password")]
+    key_lines = (values.get("private_key") or "").replace("\\n", "\n").splitlines()
+    found += [line.strip() for line in key_lines if not line.startswith("-----")]
+    return [value for value in found if value]
