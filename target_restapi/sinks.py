@@ -77,6 +77,7 @@ class RestSink(Sink):
             verify=self.settings.verify,
             stop=target.stop,
             redactor=target.redactor,
+            tunnels=target.tunnels,
         )
         self._shaper = make_shaper(
             self.settings.shape,

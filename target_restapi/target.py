@@ -26,6 +26,8 @@ from target_restapi.redact import SECRET_HEADERS, Redactor, basic_token
 from target_restapi.settings import CONFIG_SCHEMA, check_all, merged
 from target_restapi.sinks import RestSink
 from target_restapi.state import StateTracker
+from target_restapi.tunnel import open_tunnels
+from target_restapi.tunnel_settings import tunnel_secrets
 
 
 class TargetRestApi(Target):
@@ -51,6 +53,7 @@ class TargetRestApi(Target):
         self._error_files: dict[str, ErrorFile] = {}
         if not all(merged(self.config, s)["verify_tls"] for s in _stream_keys(self.config)):
             self.logger.warning("verify_tls is false: TLS certificates are NOT verified")
+        self.tunnels = open_tunnels(self.config, self.logger)  # bad SSH settings fail here
 
     @classmethod
     def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
@@ -128,6 +131,8 @@ class TargetRestApi(Target):
                 sink.close()
             for errors in self._error_files.values():
                 errors.close()
+            if self.tunnels is not None:
+                self.tunnels.close()
         if self.reader.stopped_by is not None:
             self._report_stop(self.reader.stopped_by)
 
@@ -188,6 +193,7 @@ def _secrets(config: dict) -> list[str]:
             for name, value in (values.get("headers") or {}).items()
             if name.lower() in SECRET_HEADERS
         ]
+    found += tunnel_secrets(config)
     return found
 
 

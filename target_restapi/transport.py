@@ -16,6 +16,7 @@ import requests
 from target_restapi.errors import DeliveryError, Stopped
 from target_restapi.redact import Redactor, redact_url
 from target_restapi.retry import RetryPolicy
+from target_restapi.tunnel import Tunnels
 
 EXCERPT_CHARS = 300
 
@@ -49,8 +50,11 @@ class Transport:
         verify: bool | str,
         stop: threading.Event,
         redactor: Redactor,
+        tunnels: Tunnels | None = None,
     ) -> None:
         self._session = requests.Session()
+        if tunnels is not None:
+            tunnels.mount(self._session)  # after the adapters are mounted: it changes them
         self._session.auth = auth
         self._session.verify = verify
         self._timeout = timeout_seconds

@@ -33,6 +33,34 @@ def test_field_missing_from_schema_stops_the_run_before_any_request(
     assert "nope" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [{"url": "/t/#{tenant}"}, {"url": "/t", "headers": {"X-Tenant": "#{tenant}"}}],
+    ids=["url", "header"],
+)
+def test_schema_check_applies_even_when_records_hold_the_field(
+    recorder, httpserver, tmp_path, settings
+):
+    # The records carry `tenant`, so only a check against the SCHEMA can refuse the run.
+    config = {**settings, "url": httpserver.url_for(settings["url"])}
+    result = run_target(config, data_file("schema_lacks_field.singer"), tmp_path)
+    assert result.returncode != 0
+    assert recorder.requests == []
+    assert "'events'" in result.stderr
+    assert "tenant" in result.stderr
+    assert ("headers.X-Tenant" if "headers" in settings else "'url'") in result.stderr
+
+
+def test_schema_check_runs_again_when_a_new_schema_arrives(recorder, httpserver, tmp_path):
+    config = {"url": httpserver.url_for("/t/#{tenant}")}
+    result = run_target(config, data_file("schema_change_drops_field.singer"), tmp_path)
+    assert result.returncode != 0
+    assert [seen.raw_uri for seen in recorder.requests] == ["/t/a"]
+    assert result.states == [{"after": 1}]
+    assert line_number_in(result.stderr, 4)
+    assert "tenant" in result.stderr
+
+
 def test_fields_the_schema_declares_are_accepted(recorder, httpserver, tmp_path):
     config = {
         "url": httpserver.url_for("/items/#{id}"),
