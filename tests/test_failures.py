@@ -150,3 +150,29 @@ def test_fail_on_error_per_stream(recorder, httpserver, tmp_path):
     assert result.returncode != 0
     # Stream a's failure is tolerated; the first record of stream b stops the run.
     assert [seen.json()["id"] for seen in recorder.requests] == [1, 101]
+
+
+# Only a 2xx answer is a delivery
+
+
+def redirect_or_bare(seen):
+    if seen.path == "/users":
+        return Response("moved", status=302, headers={"Location": "/login"})
+    if seen.path == "/see-other":
+        return Response("see other", status=303, headers={"Location": "/login"})
+    if seen.path == "/choices":
+        return Response("pick one", status=300)
+    return Response("<html>login page</html>", status=200)
+
+
+@pytest.mark.parametrize("path", ["/users", "/see-other", "/choices"])
+def test_an_answer_that_is_not_2xx_is_not_a_delivery(recorder, httpserver, tmp_path, path):
+    # A 302/303 makes an HTTP client repeat the request as a bodiless GET elsewhere; a 200
+    # from there (here a login page) says nothing about the record, which never arrived.
+    recorder.respond = redirect_or_bare
+    config = {"url": httpserver.url_for(path), **NO_RETRY}
+    result = run_target(config, data_file("states_multiple.singer"), tmp_path)
+    assert result.returncode != 0
+    assert result.states == [{"bookmarks": {"users": {"id": 0}}}]
+    posted = [seen for seen in recorder.requests if seen.method == "POST"]
+    assert [seen.json()["id"] for seen in posted] == [1]
