@@ -7,7 +7,9 @@ few megabytes, so memory stays flat. Multipart bodies are encoded by urllib3.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import shutil
 import tempfile
 from collections.abc import Sequence
 from typing import IO, Any
@@ -26,6 +28,17 @@ Payload = bytes | IO[bytes]
 def encode_json(value: Any) -> bytes:
     """JSON bytes of a value; Decimals keep every digit."""
     return _encoder.encode(value)
+
+
+def gzip_payload(payload: Payload) -> Payload:
+    """The payload gzip-compressed: bytes stay bytes, a spooled file streams into another."""
+    if isinstance(payload, bytes):
+        return gzip.compress(payload, compresslevel=6)
+    packed = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    with gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=6) as zipped:
+        shutil.copyfileobj(payload, zipped)
+    packed.seek(0)
+    return packed
 
 
 def field_text(value: Any) -> str:

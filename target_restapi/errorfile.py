@@ -28,12 +28,17 @@ class ErrorFile:
         self._lock = threading.Lock()
 
     def write(self, failure: dict[str, Any], records: Iterable[bytes]) -> None:
-        """One line per record, each with the failure's details."""
+        """One line per record, each with the failure's details (secrets masked in them).
+
+        Records are written as received: masking their JSON text could break it.
+        """
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        details = {
+            key: self._redact(value) if isinstance(value, str) else value
+            for key, value in failure.items()
+        }
         lines = [
-            self._redact(
-                encode_json({**failure, "time": stamp, "record": msgspec.Raw(record)}).decode()
-            )
+            encode_json({**details, "time": stamp, "record": msgspec.Raw(record)}).decode()
             for record in records
         ]
         with self._lock:

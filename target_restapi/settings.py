@@ -26,13 +26,17 @@ AUTH_TYPES = ("none", "basic")
 MAX_SLEEP_MS = 60_000
 
 
-def _request_properties(*, url_required: bool) -> list[th.Property]:
-    """Settings that may be given at the top level and again per stream."""
-    return [
+def _request_properties(*, top_level: bool) -> list[th.Property]:
+    """Settings that may be given at the top level and again per stream.
+
+    Per stream there are no defaults: the SDK fills declared defaults into the config,
+    and a filled-in default would override the top-level value.
+    """
+    properties = [
         th.Property(
             "url",
             th.StringType,
-            required=url_required,
+            required=top_level,
             description="Endpoint URL; `#{field}` placeholders are filled from each record "
             "and percent-encoded.",
         ),
@@ -139,6 +143,19 @@ def _request_properties(*, url_required: bool) -> list[th.Property]:
             description="Time limit for connecting and for each read of an answer.",
         ),
         th.Property(
+            "max_concurrency",
+            th.IntegerType(minimum=1, maximum=256),
+            default=1,
+            description="Requests in flight at once. Records with the same rendered URL are "
+            "never in flight together; 1 keeps input order.",
+        ),
+        th.Property(
+            "compression",
+            th.StringType(allowed_values=["none", "gzip"]),
+            default="none",
+            description="`gzip` compresses request bodies and sets Content-Encoding.",
+        ),
+        th.Property(
             "max_retries",
             th.IntegerType(minimum=0),
             default=5,
@@ -181,15 +198,17 @@ def _request_properties(*, url_required: bool) -> list[th.Property]:
             description="Path of a CA bundle (PEM) to verify the server's certificate with.",
         ),
     ]
+    if not top_level:
+        for prop in properties:
+            prop.default = None
+    return properties
 
 
 CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
-    *_request_properties(url_required=True),
+    *_request_properties(top_level=True),
     th.Property(
         "streams",
-        th.ObjectType(
-            additional_properties=th.ObjectType(*_request_properties(url_required=False))
-        ),
+        th.ObjectType(additional_properties=th.ObjectType(*_request_properties(top_level=False))),
         description='Per-stream overrides: `{"<stream>": {<any setting above>}}`, '
         "merged over the top-level settings.",
     ),
@@ -198,7 +217,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
 
 DEFAULTS: dict[str, Any] = {
     prop.name: prop.default
-    for prop in _request_properties(url_required=True)
+    for prop in _request_properties(top_level=True)
     if prop.default is not None
 }
 
@@ -217,6 +236,8 @@ class StreamSettings:
     sleep_seconds: float
     fail_on_error: bool
     timeout_seconds: float
+    max_concurrency: int
+    compression: str
     shape: Shape
     retry: RetryPolicy
     verify: bool | str
@@ -248,9 +269,11 @@ class StreamSettings:
 
 
 def merged(config: Mapping[str, Any], stream: str) -> dict[str, Any]:
-    """Top-level settings with the stream's overrides laid over them."""
-    values = {**DEFAULTS, **{k: v for k, v in config.items() if k != "streams"}}
-    values.update((config.get("streams") or {}).get(stream) or {})
+    """Top-level settings with the stream's overrides laid over them (nulls don't count)."""
+    overrides = (config.get("streams") or {}).get(stream) or {}
+    values = dict(DEFAULTS)
+    for layer in (config, overrides):
+        values.update((k, v) for k, v in layer.items() if k != "streams" and v is not None)
     return values
 
 
@@ -290,6 +313,8 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         sleep_seconds=int(values["request_sleep_interval_ms"]) / 1000,
         fail_on_error=bool(values["fail_on_error"]),
         timeout_seconds=float(values["timeout_seconds"]),
+        max_concurrency=int(values["max_concurrency"]),
+        compression=values["compression"],
         shape=shape,
         retry=RetryPolicy(
             max_retries=int(values["max_retries"]),

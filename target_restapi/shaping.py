@@ -49,7 +49,12 @@ class Shape:
 
 
 class Shaper(Protocol):
-    """Turns records into body items and items into bodies."""
+    """Turns records into body items and items into bodies.
+
+    `raw_ok`: the item is the record's raw JSON, so the record need not be decoded.
+    """
+
+    raw_ok: bool
 
     def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> Any:
         """The encoded item of one record; `index` is its place in the body."""
@@ -64,7 +69,7 @@ def make_shaper(shape: Shape, columns: Sequence[str], *, single: bool) -> Shaper
         return JsonShaper(shape, single=single)
     if shape.body_format == "csv":
         return CsvShaper(shape, columns)
-    return FormShaper(shape, single=single, multipart=shape.body_format == "form_data")
+    return FormShaper(shape, columns, single=single, multipart=shape.body_format == "form_data")
 
 
 def _plain(shape: Shape, record: Mapping[str, Any], template: Any) -> Any:
@@ -84,12 +89,12 @@ class JsonShaper:
         self._template = shape.payload_template()
         self._static = dict(shape.static_fields)
         self._merge_static = bool(self._static) and shape.nested_attribute is None
-        self._raw_ok = self._template is None and not shape.mappings and not self._merge_static
+        self.raw_ok = self._template is None and not shape.mappings and not self._merge_static
         self._single = single
 
     def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> bytes:
         """The record's JSON bytes: raw when unchanged, else shaped and encoded."""
-        if self._raw_ok and raw is not None:
+        if self.raw_ok and raw is not None:
             return raw
         shaped = _plain(self._shape, record, self._template)
         if self._merge_static and isinstance(shaped, Mapping):
@@ -128,6 +133,7 @@ class CsvShaper:
 
     def __init__(self, shape: Shape, columns: Sequence[str]) -> None:
         self._shape = shape
+        self.raw_ok = False
         self._template = shape.payload_template()
         self._static = dict(shape.static_fields)
         named = [m.field_name for m in shape.mappings] or list(columns)
@@ -154,12 +160,21 @@ class CsvShaper:
 
 
 class FormShaper:
-    """urlencoded and multipart bodies, with bracket keys for nesting and batches."""
+    """urlencoded and multipart bodies, with bracket keys for nesting and batches.
 
-    def __init__(self, shape: Shape, *, single: bool, multipart: bool) -> None:
+    Without field names, a key is the field's position among the SCHEMA's columns
+    (static fields after them), so position N always means the same field, as in CSV.
+    """
+
+    def __init__(
+        self, shape: Shape, columns: Sequence[str], *, single: bool, multipart: bool
+    ) -> None:
         self._shape = shape
+        self.raw_ok = False
         self._template = shape.payload_template()
         self._static = dict(shape.static_fields)
+        named = [m.field_name for m in shape.mappings] or list(columns)
+        self._positions = {name: str(i) for i, name in enumerate([*named, *self._static])}
         self._prefix = (
             None
             if single and shape.nested_attribute is None
@@ -170,12 +185,11 @@ class FormShaper:
     def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> Any:
         """The record's fields as (key, text) pairs, keyed under `records[index]` in batches."""
         shaped = _plain(self._shape, record, self._template)
-        if isinstance(shaped, Mapping):
-            if self._prefix is None and self._static:
-                shaped = {**self._static, **shaped}
-            pairs = list(_flatten(shaped, named=self._shape.set_field_name))
-        else:
-            pairs = [_split_key(key, value) for key, value in shaped]
+        if not isinstance(shaped, Mapping):  # a custom payload's (key, text) pairs
+            shaped = dict(shaped)
+        if self._prefix is None and self._static:
+            shaped = {**self._static, **shaped}
+        pairs = self._pairs(shaped)
         if self._prefix is not None:
             pairs = [(f"{self._prefix}[{index}][{head}]{rest}", v) for head, rest, v in pairs]
         else:
@@ -184,11 +198,9 @@ class FormShaper:
 
     def new_body(self, *, spool: bool) -> Body | MultipartBody:
         """Static fields sit beside the bracketed records in batches."""
-        beside = (
-            []
-            if self._prefix is None
-            else [(key, field_text(value)) for key, value in self._static.items()]
-        )
+        beside = []
+        if self._prefix is not None:
+            beside = [(head + rest, v) for head, rest, v in self._pairs(self._static)]
         if self._multipart:
             return MultipartBody(beside)
         closing = b"&" + urlencode(beside).encode() if beside else b""
@@ -199,17 +211,16 @@ class FormShaper:
             spool=spool,
         )
 
-
-def _split_key(key: str, value: str) -> tuple[str, str, str]:
-    """`user[name]` → head `user`, rest `[name]`, so it can be nested under a prefix."""
-    head, bracket, rest = key.partition("[")
-    return head, bracket + rest, value
-
-
-def _flatten(record: Mapping[str, Any], *, named: bool) -> Iterator[tuple[str, str, str]]:
-    """(head, bracket-rest, text) for every leaf: `address[city]`, `tags[0]`."""
-    for position, (key, value) in enumerate(record.items()):
-        yield from _leaves(key if named else str(position), "", value)
+    def _pairs(self, fields: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        """(head, bracket-rest, text) for every leaf: `address[city]`, `tags[0]`."""
+        named = self._shape.set_field_name
+        out: list[tuple[str, str, str]] = []
+        for key, value in fields.items():
+            head, bracket, rest = key.partition("[")
+            if not named:
+                head = self._positions.setdefault(head, str(len(self._positions)))
+            out.extend(_leaves(head, bracket + rest, value))
+        return out
 
 
 def _leaves(head: str, rest: str, value: Any) -> Iterator[tuple[str, str, str]]:

@@ -8,19 +8,21 @@ headers, in input order. Every delivery acknowledges its records to the STATE tr
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
 
-from target_restapi.encoding import Body, MultipartBody, encode_json
-from target_restapi.errors import DeliveryError, InputError, RecordError, Stopped
+from target_restapi.dispatch import Dispatcher
+from target_restapi.encoding import Body, MultipartBody, encode_json, gzip_payload
+from target_restapi.errors import DeliveryError, RecordError, Stopped
 from target_restapi.redact import redact_url
 from target_restapi.settings import StreamSettings, resolve
 from target_restapi.shaping import make_shaper
 from target_restapi.templates import check_header_value, render_url
 from target_restapi.transport import Request, Transport
-from target_restapi.validation import CompiledValidator
+from target_restapi.validation import RecordValidator, decode_record
 
 if TYPE_CHECKING:
     from target_restapi.target import TargetRestApi
@@ -78,6 +80,7 @@ class RestSink(Sink):
             stop=target.stop,
             redactor=target.redactor,
             tunnels=target.tunnels,
+            pool_size=self.settings.max_concurrency,
         )
         self._shaper = make_shaper(
             self.settings.shape,
@@ -88,14 +91,27 @@ class RestSink(Sink):
         if self.settings.error_file_path and not self.settings.fail_on_error:
             self._errors = target.error_file(self.settings.error_file_path)
         self._pending: dict[Any, Pending] = {}
+        self._stop = target.stop
+        self._tally_lock = threading.Lock()
+        self._dispatcher = Dispatcher(self.settings.max_concurrency, f"send-{stream_name}")
         self._static_headers = self._headers({}) if self._headers_are_static() else None
+        self._fixed_route = None
+        if not self.settings.url.fields and self._static_headers is not None:
+            url = self.settings.url.text
+            self._fixed_route = (url, url, self._static_headers)
+        self._raw_items = self._shaper.raw_ok
+        self._needs_record = not (
+            self._raw_items and self._fixed_route and not self.settings.idempotency_key_header
+        )
         self._content_type_set = any(h.lower() == "content-type" for h in self.settings.headers)
 
     # SDK hooks
 
-    def get_validator(self) -> CompiledValidator | None:
+    def get_validator(self) -> RecordValidator | None:
         """A compiled validator: the SDK's jsonschema default is the slowest per-record step."""
-        return CompiledValidator(self.schema, self.stream_name) if self.validate_schema else None
+        if not self.validate_schema:
+            return None
+        return RecordValidator(self.schema, self.stream_name, list(self.key_properties))
 
     @property
     def is_full(self) -> bool:
@@ -115,11 +131,13 @@ class RestSink(Sink):
 
     def clean_up(self) -> None:
         """Send what is pending, log the stream's summary, close connections."""
-        self.flush()
+        self.finish()
         self.close()
 
     def close(self) -> None:
-        """Log the stream's summary and release its connections, sending nothing more."""
+        """Let requests in flight end, log the summary, release connections; send no more."""
+        self._dispatcher.wait(raise_error=False)
+        self._dispatcher.close()
         self._transport.close()
         t = self.tally
         self.logger.info(
@@ -140,21 +158,51 @@ class RestSink(Sink):
 
     # The record path
 
-    def accept(self, record: dict[str, Any], raw: bytes | None) -> None:
-        """A record straight from the input: validate it, then pass its raw bytes on."""
-        if self._validator is not None:
-            self._validator.validate(record)
-        for key in self.key_properties:
-            if key not in record:
-                raise InputError(
-                    f"a record of stream '{self.stream_name}' lacks key property '{key}'; "
-                    "fix the tap's output or its key_properties"
-                )
+    def accept(self, raw: bytes) -> None:
+        """A record straight from the input: validate its raw JSON, decode only if needed."""
+        validator = self._validator
+        record = None if validator is None else validator.check(raw)  # type: ignore[attr-defined]
+        if record is None and (self._needs_record or validator is None):
+            record = decode_record(raw)
+            if validator is None:
+                self._singer_validate_message(record)
         self.add(record, raw)
 
-    def add(self, record: dict[str, Any], raw: bytes | None) -> None:
+    def add(self, record: dict[str, Any] | None, raw: bytes | None) -> None:
         """Shape one record into a request, or into its group's pending batch."""
         self.tally.received += 1
+        route = self._fixed_route or self._route(record, raw)
+        if route is None:
+            return
+        key, url, headers = route
+        seq = self.tracker.next_seq()
+        mode = self.settings.request_mode
+        pending = None if mode == "single" else self._pending.get(key)
+        if pending is None:
+            # Later records of a group are covered by the unit its first record opens.
+            self.tracker.open(seq)
+            pending = self._new_pending(seq, url, headers, spool=mode == "one")
+            if mode != "single":
+                self._pending[key] = pending
+        body = pending.body
+        if self._raw_items and raw is not None:
+            item = raw
+        else:
+            item = self._shaper.item(record, raw, body.count)
+        body.add(item)
+        if pending.records is not None:
+            pending.records.add(raw if raw is not None else encode_json(record))
+        if pending.digest is not None:
+            keys = [record.get(name) for name in self.key_properties]
+            pending.digest.update(encode_json([keys, item]))
+        if mode == "single":
+            self._send(pending)
+        elif mode == "batch" and body.count >= self.settings.batch_size:
+            del self._pending[key]
+            self._send(pending)
+
+    def _route(self, record: dict[str, Any], raw: bytes | None) -> tuple | None:
+        """(group key, URL, headers) of a record; None when they can't be rendered."""
         try:
             url = render_url(self.settings.url, record)
             headers = self._static_headers
@@ -165,6 +213,9 @@ class RestSink(Sink):
                 "error": str(exc),
                 "line": self._reader.line_number,
                 "method": self.settings.method,
+                "url": redact_url(self.settings.url.text),
+                "status": None,
+                "answer": None,
                 "attempts": 0,
             }
             self._failed(
@@ -173,34 +224,18 @@ class RestSink(Sink):
                 1,
                 [raw if raw is not None else encode_json(record)],
             )
-            return
-        seq = self.tracker.next_seq()
-        mode = self.settings.request_mode
-        key = url if self._static_headers is not None else (url, tuple(headers.items()))
-        pending = None if mode == "single" else self._pending.get(key)
-        if pending is None:
-            # Later records of a group are covered by the unit its first record opens.
-            self.tracker.open(seq)
-            pending = self._new_pending(seq, url, headers, spool=mode == "one")
-            if mode != "single":
-                self._pending[key] = pending
-        item = self._shaper.item(record, raw, pending.body.count)
-        pending.body.add(item)
-        if pending.records is not None:
-            pending.records.add(raw if raw is not None else encode_json(record))
-        if pending.digest is not None:
-            keys = [record.get(name) for name in self.key_properties]
-            pending.digest.update(encode_json([keys, item]))
-        if mode == "single":
-            self._send(pending)
-        elif mode == "batch" and pending.body.count >= self.settings.batch_size:
-            del self._pending[key]
-            self._send(pending)
+            return None
+        return (url if self._static_headers is not None else (url, *headers.items())), url, headers
 
     def flush(self) -> None:
         """Send every pending batch, oldest group first."""
         while self._pending:
             self._send(self._pending.pop(next(iter(self._pending))))
+
+    def finish(self) -> None:
+        """Send what is pending and wait until every request has an answer."""
+        self.flush()
+        self._dispatcher.wait()
 
     def _new_pending(self, seq: int, url: str, headers: dict[str, str], *, spool: bool) -> Pending:
         records = None
@@ -212,7 +247,7 @@ class RestSink(Sink):
         return Pending(seq, url, headers, self._shaper.new_body(spool=spool), records, digest)
 
     def _send(self, pending: Pending) -> None:
-        """Send one request and acknowledge its records, delivered or recorded as failed."""
+        """Finish one request's body and hand it to the dispatcher."""
         body = pending.body
         method = self.settings.method
         payload = None if method == "GET" else body.payload()
@@ -221,27 +256,43 @@ class RestSink(Sink):
             headers["Content-Type"] = body.content_type
         if pending.digest is not None:
             headers[self.settings.idempotency_key_header] = pending.digest.hexdigest()
-        self.tally.requests += 1
+        if payload is not None and self.settings.compression == "gzip":
+            payload = gzip_payload(payload)
+            headers["Content-Encoding"] = "gzip"
+        request = Request(method, pending.url, headers, payload)
+        self._dispatcher.submit(pending.url, lambda: self._deliver(pending, request))
+
+    def _deliver(self, pending: Pending, request: Request) -> None:
+        """Send one request (maybe on a worker thread) and acknowledge its records."""
+        count = pending.body.count
+        if self._stop.is_set():
+            self._count("interrupted", count)
+            return
+        self._count("requests", 1)
         try:
-            self._transport.send(Request(method, pending.url, headers, payload))
+            self._transport.send(request)
         except Stopped:
-            self.tally.interrupted += body.count
+            self._count("interrupted", count)
             raise
         except DeliveryError as exc:
             failure = {
                 "error": str(exc),
-                "method": method,
-                "url": redact_url(pending.url),
+                "method": request.method,
+                "url": redact_url(request.url),
                 "status": exc.status,
                 "answer": exc.answer,
                 "attempts": exc.attempts,
             }
             records = pending.records.payload() if pending.records is not None else None
             error = DeliveryError(f"stream '{self.stream_name}': {exc}", status=exc.status)
-            self._failed(error, failure, body.count, _lines(records))
+            self._failed(error, failure, count, _lines(records))
         else:
-            self.tally.delivered += body.count
+            self._count("delivered", count)
         self.tracker.close(pending.first_seq)
+
+    def _count(self, what: str, n: int) -> None:
+        with self._tally_lock:
+            setattr(self.tally, what, getattr(self.tally, what) + n)
 
     def _failed(
         self, error: RecordError | DeliveryError, failure: dict, count: int, records: Any
@@ -249,7 +300,7 @@ class RestSink(Sink):
         """Stop the run, or (fail_on_error false) record the failure and go on."""
         if self.settings.fail_on_error:
             raise error
-        self.tally.failed += count
+        self._count("failed", count)
         if self._errors is not None:
             self._errors.write({"stream": self.stream_name, **failure}, records)
         else:

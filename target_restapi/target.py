@@ -11,6 +11,7 @@ import signal
 import sys
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from singer_sdk import Target
 from singer_sdk.helpers.capabilities import (
@@ -21,13 +22,14 @@ from singer_sdk.mapper import SameRecordTransform
 
 from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import TargetError
-from target_restapi.reader import SingerLineReader
+from target_restapi.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.redact import SECRET_HEADERS, Redactor, basic_token
 from target_restapi.settings import CONFIG_SCHEMA, check_all, merged
 from target_restapi.sinks import RestSink
 from target_restapi.state import StateTracker
 from target_restapi.tunnel import open_tunnels
 from target_restapi.tunnel_settings import tunnel_secrets
+from target_restapi.validation import decode_record
 
 
 class TargetRestApi(Target):
@@ -48,6 +50,7 @@ class TargetRestApi(Target):
         self.reader: SingerLineReader = self.message_reader  # type: ignore[assignment]
         self.stop = self.reader.stop
         self.reader.before_failing = self._deliver_before_failing
+        self.reader.on_record = self._on_record
         self.tracker = StateTracker(self._write_state_line)
         self._direct: dict[str, RestSink] = {}
         self._error_files: dict[str, ErrorFile] = {}
@@ -60,7 +63,7 @@ class TargetRestApi(Target):
         """Run, turning errors the user can act on into one clear line and exit code 1."""
         try:
             super().invoke(**kwargs)
-        except TargetError as exc:
+        except (TargetError, *INPUT_ERRORS) as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
 
@@ -103,12 +106,17 @@ class TargetRestApi(Target):
         else:
             self._direct.pop(stream, None)
 
-    def _process_record_message(self, message_dict: dict) -> None:
-        sink = self._direct.get(message_dict["stream"])
+    def _on_record(self, stream: str, raw: bytes) -> None:
+        """A RECORD straight from the reader: the direct path, or the SDK's for mapped streams."""
+        sink = self._direct.get(stream)
         if sink is None:
-            super()._process_record_message(message_dict)
+            self._process_record_message({"type": "RECORD", "stream": stream, "raw": raw})
         else:
-            sink.accept(message_dict["record"], message_dict["raw"])
+            sink.accept(raw)
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        message_dict["record"] = decode_record(message_dict["raw"])
+        super()._process_record_message(message_dict)
 
     def _process_state_message(self, message_dict: dict) -> None:
         # Cut partial batches so a STATE never waits behind a half-filled batch.
@@ -125,7 +133,7 @@ class TargetRestApi(Target):
         try:
             if self.reader.stopped_by is None:
                 for sink in self._sinks():
-                    sink.flush()
+                    sink.finish()
         finally:
             for sink in self._sinks():
                 sink.close()
@@ -140,7 +148,7 @@ class TargetRestApi(Target):
         """Bad input ends the run: first deliver the good records read before it."""
         try:
             for sink in self._sinks():
-                sink.flush()
+                sink.finish()
         except TargetError as exc:
             self.logger.error("%s", exc)
 
@@ -185,6 +193,7 @@ def _secrets(config: dict) -> list[str]:
     found = []
     for stream in _stream_keys(config):
         values = merged(config, stream)
+        found.append(urlsplit(values.get("url") or "").password or "")
         if values.get("password"):
             found.append(values["password"])
             found.append(basic_token(values.get("username") or "", values["password"]))

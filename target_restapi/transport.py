@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import IO
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from target_restapi.errors import DeliveryError, Stopped
 from target_restapi.redact import Redactor, redact_url
@@ -19,6 +20,30 @@ from target_restapi.retry import RetryPolicy
 from target_restapi.tunnel import Tunnels
 
 EXCERPT_CHARS = 300
+# A connection refused, dropped (also mid-answer) or too slow: worth another attempt.
+RETRYABLE_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+FOLLOWED_REDIRECTS = (307, 308)
+
+
+class UnsafeRedirect(requests.RequestException):
+    """A 301/302/303 would turn the request into a GET without its body: refuse it."""
+
+
+def _refuse_method_changing_redirects(response: requests.Response, **_: object) -> None:
+    """Response hook: stop before requests re-sends a POST/PUT/... as a body-less GET."""
+    if (
+        response.is_redirect
+        and response.status_code not in FOLLOWED_REDIRECTS
+        and response.request.method != "GET"
+    ):
+        raise UnsafeRedirect(
+            f"was redirected ({response.status_code}) to {response.headers.get('Location')}; "
+            "only 307 and 308 keep the method and body, so put the new address in the URL"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +62,11 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
+def answer_text(response: requests.Response, limit: int = 4 * EXCERPT_CHARS) -> str:
+    """The start of an answer's body as text, without requests' slow charset guessing."""
+    return response.content[:limit].decode(response.encoding or "utf-8", errors="replace")
+
+
 class Transport:
     """Sends requests over one session, retrying as the policy says, pacing between them."""
 
@@ -51,18 +81,24 @@ class Transport:
         stop: threading.Event,
         redactor: Redactor,
         tunnels: Tunnels | None = None,
+        pool_size: int = 1,
     ) -> None:
         self._session = requests.Session()
+        adapter = HTTPAdapter(pool_maxsize=max(pool_size, 10))
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         if tunnels is not None:
             tunnels.mount(self._session)  # after the adapters are mounted: it changes them
         self._session.auth = auth
         self._session.verify = verify
+        self._session.hooks["response"].append(_refuse_method_changing_redirects)
         self._timeout = timeout_seconds
         self._sleep = sleep_seconds
         self._retry = retry
         self._stop = stop
         self._redact = redactor.text
         self._last_done: float | None = None
+        self._pace_lock = threading.Lock()
 
     def send(self, request: Request) -> tuple[requests.Response, int]:
         """Send `request` with retries; return the answer and the number of attempts.
@@ -79,9 +115,12 @@ class Transport:
             retry_after = None
             try:
                 response = self._attempt(request)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except RETRYABLE_ERRORS as exc:
                 status, reason, answer = None, f"could not be sent: {exc}", ""
                 retryable = True
+            except UnsafeRedirect as exc:
+                status, reason, answer = None, str(exc), ""
+                retryable = False
             except requests.RequestException as exc:
                 status, reason, answer = None, f"could not be sent: {exc}", ""
                 retryable = False
@@ -89,7 +128,7 @@ class Transport:
                 if response.status_code < 400:
                     return response, attempt
                 status = response.status_code
-                answer = excerpt(response.text)
+                answer = excerpt(answer_text(response))
                 reason = f"answered {status} {response.reason}: {answer}"
                 retryable = status in self._retry.statuses
                 retry_after = response.headers.get("Retry-After")
@@ -123,7 +162,11 @@ class Transport:
             self._last_done = time.monotonic()
 
     def _pace(self) -> None:
-        if self._sleep and self._last_done is not None:
-            wait = self._last_done + self._sleep - time.monotonic()
-            if wait > 0 and self._stop.wait(wait):
-                raise Stopped
+        if not self._sleep:
+            return
+        with self._pace_lock:  # concurrent senders keep the pause between them too
+            if self._last_done is not None:
+                wait = self._last_done + self._sleep - time.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    raise Stopped
+            self._last_done = time.monotonic()
