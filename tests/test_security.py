@@ -399,7 +399,7 @@ def test_verify_tls_false_connects_and_warns_at_start(tls, tmp_path):
     lines = result.stderr.splitlines()
     warnings = [i for i, line in enumerate(lines) if "WARNING" in line and "verify_tls" in line]
     first_request = next(i for i, line in enumerate(lines) if "Starting new HTTPS" in line)
-    assert warnings, result.stderr
+    assert warnings, "no WARNING naming verify_tls was logged"
     assert warnings[0] < first_request
 
 
