@@ -250,6 +250,11 @@ SECRET_CASES = {
         {"userinfo": "carol:pw-Url-55"},
         ["pw-Url-55", basic("carol", "pw-Url-55")],
     ),
+    # requests decodes percent-escapes of the userinfo before it builds the Basic header.
+    "url-userinfo-escaped": (
+        {"userinfo": "dave:pw%40Esc-57"},
+        ["pw@Esc-57", "pw%40Esc-57", basic("dave", "pw@Esc-57")],
+    ),
 }
 
 
