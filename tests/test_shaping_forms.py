@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -18,6 +19,7 @@ from shaping_helpers import (
     same_text,
     text_of,
 )
+from werkzeug import Request
 
 PEOPLE = "shaping_people.singer"
 RECORDS = records_of(PEOPLE, "people")
@@ -289,6 +291,31 @@ def test_static_fields_join_a_custom_payload(recorder, httpserver, tmp_path, bod
     assert result.returncode == 0, result.stderr
     for fields in received(recorder):
         assert fields["source"] == "crm", fields
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("body_format", FORM_FORMATS)
+def test_a_repeated_template_key_sends_every_value(
+    recorder, httpserver, tmp_path, body_format, mode
+):
+    # `tag=a&tag=b` is how forms send several values under one key; none may be lost.
+    settings = {"custom_payload": "tag=#{id}&tag=#{name}&one=#{active}"}
+    result = run_target(
+        config(httpserver, body_format, mode, **settings), data_file(PEOPLE), tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    sent = []
+    for seen in recorder.requests:
+        request = Request.from_values(
+            method="POST",
+            input_stream=io.BytesIO(seen.body),
+            content_length=len(seen.body),
+            content_type=seen.header("Content-Type"),
+        )
+        form = request.form
+        keys = sorted({key for key in form if key.endswith("tag") or key.endswith("[tag]")})
+        sent += [form.getlist(key) for key in keys]
+    assert sent == [[str(r["id"]), r["name"]] for r in RECORDS]
 
 
 # Content-Type
