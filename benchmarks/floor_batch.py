@@ -18,10 +18,14 @@ def main() -> None:
         if message["type"] == "RECORD":
             batch.append(message["record"])
             if len(batch) >= size:
-                session.post(url, data=orjson.dumps(batch), headers={"Content-Type": "application/json"}).raise_for_status()
+                session.post(
+                    url, data=orjson.dumps(batch), headers={"Content-Type": "application/json"}
+                ).raise_for_status()
                 batch = []
     if batch:
-        session.post(url, data=orjson.dumps(batch), headers={"Content-Type": "application/json"}).raise_for_status()
+        session.post(
+            url, data=orjson.dumps(batch), headers={"Content-Type": "application/json"}
+        ).raise_for_status()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Floor for single mode: 32 threads, each with its own keep-alive session, one POST per record."""
+"""Floor for single mode: N threads, each with its own keep-alive session, one POST a record."""
 
 import queue
 import sys
@@ -15,7 +15,9 @@ def main() -> None:
     def worker() -> None:
         session = requests.Session()
         while (body := work.get()) is not None:
-            session.post(url, data=body, headers={"Content-Type": "application/json"}).raise_for_status()
+            session.post(
+                url, data=body, headers={"Content-Type": "application/json"}
+            ).raise_for_status()
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for thread in pool:
@@ -23,7 +25,7 @@ def main() -> None:
     for line in sys.stdin.buffer:
         message = orjson.loads(line)
         if message["type"] == "RECORD":
-            work.put(orjson.dumps(message["record"]))
+            work.put((message["record"]["id"], orjson.dumps(message["record"])))
     for _ in pool:
         work.put(None)
     for thread in pool:

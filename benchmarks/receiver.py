@@ -31,7 +31,9 @@ async def handle(reader, writer, delay: float) -> None:
                 await reader.readexactly(length)
             if delay:
                 await asyncio.sleep(delay)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+            )
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass

@@ -12,6 +12,7 @@ import io
 import shutil
 import tempfile
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import IO, Any
 
 import msgspec
@@ -20,7 +21,25 @@ from urllib3 import encode_multipart_formdata
 from target_restapi.templates import as_text
 
 SPOOL_BYTES = 8 * 1024 * 1024
-_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+class JsonNumber(Decimal):
+    """A JSON number with a fraction or exponent, exact, that keeps its spelling (`1e3`)."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> JsonNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_encoder = msgspec.json.Encoder(
+    decimal_format="number", enc_hook=lambda number: msgspec.Raw(number.text.encode())
+)
 
 Payload = bytes | IO[bytes]
 

@@ -6,7 +6,7 @@ that joins items into one request (`new_body`). Pure: no I/O, no Singer, no SDK.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -185,11 +185,11 @@ class FormShaper:
     def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> Any:
         """The record's fields as (key, text) pairs, keyed under `records[index]` in batches."""
         shaped = _plain(self._shape, record, self._template)
-        if not isinstance(shaped, Mapping):  # a custom payload's (key, text) pairs
-            shaped = dict(shaped)
+        fields = list(shaped.items()) if isinstance(shaped, Mapping) else shaped
         if self._prefix is None and self._static:
-            shaped = {**self._static, **shaped}
-        pairs = self._pairs(shaped)
+            taken = {key for key, _ in fields}
+            fields += [(k, v) for k, v in self._static.items() if k not in taken]
+        pairs = self._pairs(fields)
         if self._prefix is not None:
             pairs = [(f"{self._prefix}[{index}][{head}]{rest}", v) for head, rest, v in pairs]
         else:
@@ -200,7 +200,7 @@ class FormShaper:
         """Static fields sit beside the bracketed records in batches."""
         beside = []
         if self._prefix is not None:
-            beside = [(head + rest, v) for head, rest, v in self._pairs(self._static)]
+            beside = [(head + rest, v) for head, rest, v in self._pairs(self._static.items())]
         if self._multipart:
             return MultipartBody(beside)
         closing = b"&" + urlencode(beside).encode() if beside else b""
@@ -211,11 +211,15 @@ class FormShaper:
             spool=spool,
         )
 
-    def _pairs(self, fields: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-        """(head, bracket-rest, text) for every leaf: `address[city]`, `tags[0]`."""
-        named = self._shape.set_field_name
+    def _pairs(self, fields: Iterable[tuple[str, Any]]) -> list[tuple[str, str, str]]:
+        """(head, bracket-rest, text) for every leaf: `address[city]`, `tags[0]`.
+
+        Keys a custom payload names stay as written; other keys become positions when
+        `set_field_name` is off.
+        """
+        named = self._shape.set_field_name or self._template is not None
         out: list[tuple[str, str, str]] = []
-        for key, value in fields.items():
+        for key, value in fields:
             head, bracket, rest = key.partition("[")
             if not named:
                 head = self._positions.setdefault(head, str(len(self._positions)))

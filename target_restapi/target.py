@@ -11,7 +11,7 @@ import signal
 import sys
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from singer_sdk import Target
 from singer_sdk.helpers.capabilities import (
@@ -44,7 +44,7 @@ class TargetRestApi(Target):
         super().__init__(**kwargs)
         # Sinks send as records arrive, on the reading thread; nothing is drained in parallel.
         self.max_parallelism = 1
-        self.redactor = Redactor(_secrets(self.config))
+        self.redactor.add(_secrets(self.config))
         self.redactor.install()
         check_all(self.config)
         self.reader: SingerLineReader = self.message_reader  # type: ignore[assignment]
@@ -57,6 +57,17 @@ class TargetRestApi(Target):
         if not all(merged(self.config, s)["verify_tls"] for s in _stream_keys(self.config)):
             self.logger.warning("verify_tls is false: TLS certificates are NOT verified")
         self.tunnels = open_tunnels(self.config, self.logger)  # bad SSH settings fail here
+
+    redactor = Redactor()
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Learn the secrets first: the SDK's own check may quote a setting's value."""
+        try:
+            self.redactor = Redactor(_secrets(self._config))
+        except (AttributeError, TypeError, ValueError):  # malformed: the check will say so
+            self.redactor = Redactor()
+        self.redactor.install()
+        return super()._validate_config(raise_errors=raise_errors)
 
     @classmethod
     def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
@@ -189,20 +200,23 @@ def _stream_keys(config: dict) -> list[str]:
 
 
 def _secrets(config: dict) -> list[str]:
-    """Every secret value in the settings, top level and per stream."""
-    found = []
+    """Every secret value in the settings, top level and per stream.
+
+    In every spelling that could be written out: as given, percent-decoded, Basic token.
+    """
+    found = tunnel_secrets(config)
     for stream in _stream_keys(config):
         values = merged(config, stream)
-        found.append(urlsplit(values.get("url") or "").password or "")
-        if values.get("password"):
-            found.append(values["password"])
-            found.append(basic_token(values.get("username") or "", values["password"]))
-        found += [
-            value
-            for name, value in (values.get("headers") or {}).items()
-            if name.lower() in SECRET_HEADERS
-        ]
-    found += tunnel_secrets(config)
+        url = urlsplit(str(values.get("url") or ""))
+        if url.password:
+            password = unquote(url.password)
+            found += [url.password, password, basic_token(unquote(url.username or ""), password)]
+        if values.get("password") is not None:
+            password = str(values["password"])
+            found += [password, basic_token(str(values.get("username") or ""), password)]
+        for name, value in dict(values.get("headers") or {}).items():
+            if str(name).lower() in SECRET_HEADERS:
+                found += [str(value), str(value).partition(" ")[2]]  # "Bearer <token>"
     return found
 
 

@@ -90,7 +90,7 @@ class Transport:
         if tunnels is not None:
             tunnels.mount(self._session)  # after the adapters are mounted: it changes them
         self._session.auth = auth
-        self._session.verify = verify
+        self._verify = verify  # given on each request: REQUESTS_CA_BUNDLE must not win
         self._session.hooks["response"].append(_refuse_method_changing_redirects)
         self._timeout = timeout_seconds
         self._sleep = sleep_seconds
@@ -115,6 +115,9 @@ class Transport:
             retry_after = None
             try:
                 response = self._attempt(request)
+            except requests.exceptions.SSLError as exc:  # a bad certificate stays bad
+                status, reason, answer = None, f"could not be sent: {exc}", ""
+                retryable = False
             except RETRYABLE_ERRORS as exc:
                 status, reason, answer = None, f"could not be sent: {exc}", ""
                 retryable = True
@@ -125,7 +128,7 @@ class Transport:
                 status, reason, answer = None, f"could not be sent: {exc}", ""
                 retryable = False
             else:
-                if response.status_code < 400:
+                if 200 <= response.status_code < 300:
                     return response, attempt
                 status = response.status_code
                 answer = excerpt(answer_text(response))
@@ -157,6 +160,7 @@ class Transport:
                 headers=request.headers,
                 data=request.body,
                 timeout=self._timeout,
+                verify=self._verify,
             )
         finally:
             self._last_done = time.monotonic()

@@ -8,7 +8,6 @@ Formats are not checked, as in the SDK by default: values pass through as receiv
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, Union
 
 import fastjsonschema
@@ -16,6 +15,7 @@ import msgspec
 from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
+from target_restapi.encoding import JsonNumber
 from target_restapi.errors import InputError
 
 SIMPLE = {"string": str, "integer": int, "number": float, "boolean": bool, "null": None}
@@ -33,11 +33,11 @@ HARMLESS = {
     "$schema",
     "$id",
 }
-_records = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
+_records = msgspec.json.Decoder(dict[str, Any], float_hook=JsonNumber)
 
 
 def decode_record(raw: bytes) -> dict[str, Any]:
-    """The record as a dict; numbers with a fraction stay exact as Decimal."""
+    """The record as a dict; numbers with a fraction keep their exact text."""
     try:
         return _records.decode(raw)
     except msgspec.DecodeError as exc:

@@ -1,0 +1,119 @@
+"""Benchmarks of target-restapi against floor scripts, side by side in one run.
+
+Goal 1: batch mode (1,000 records a request, validation on) vs floor_batch.py.
+Goal 2: single mode, max_concurrency 32, receiver answering after 20 ms, vs floor_single.py.
+Goal 3: one mode with 300,000 records: peak memory of the target.
+Prints records/s, ratios and peak memory (max RSS of each process, from wait4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+PY = sys.executable
+
+
+def start_receiver(delay_ms: float) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(
+        [PY, str(HERE / "receiver.py"), "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE
+    )
+    port = int(proc.stdout.readline())
+    return proc, port
+
+
+def generate(path: Path, records: int, pad: int = 0) -> None:
+    with path.open("wb") as out:
+        subprocess.run(
+            [PY, str(HERE / "generate.py"), "--records", str(records), "--pad", str(pad)],
+            stdout=out,
+            check=True,
+        )
+
+
+def measure(command: list[str], input_path: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one process reading `input_path` on stdin."""
+    with input_path.open("rb") as stdin:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdin=stdin, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def target(config: dict, workdir: Path) -> list[str]:
+    path = workdir / f"config-{len(list(workdir.iterdir()))}.json"
+    path.write_text(json.dumps(config))
+    return [PY, "-m", "target_restapi", "--config", str(path)]
+
+
+def best(runs: int, command: list[str], input_path: Path) -> tuple[float, float]:
+    results = [measure(command, input_path) for _ in range(runs)]
+    return min(r[0] for r in results), max(r[1] for r in results)
+
+
+def row(name: str, records: int, seconds: float, memory: float) -> None:
+    print(f"  {name:<34} {records / seconds:>12,.0f} rec/s  {seconds:>7.2f} s  {memory:>7.1f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--single-records", type=int, default=5_000)
+    parser.add_argument("--one-records", type=int, default=300_000)
+    parser.add_argument("--runs", type=int, default=3, help="best of N for goals 1 and 2")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data, small, big = work / "batch.singer", work / "single.singer", work / "one.singer"
+        generate(data, args.records)
+        generate(small, args.single_records)
+        generate(big, args.one_records, pad=60)
+        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+
+        fast, port = start_receiver(0)
+        try:
+            url = f"http://127.0.0.1:{port}/ingest"
+            print(f"\nGoal 1: batch mode, {args.records:,} records, 1,000 per request")
+            floor = best(args.runs, [PY, str(HERE / "floor_batch.py"), url, "1000"], data)
+            config = {"url": url, "request_mode": "batch", "batch_size": 1000}
+            ours = best(args.runs, target(config, work), data)
+            row("floor (orjson + requests)", args.records, *floor)
+            row("target-restapi", args.records, *ours)
+            print(f"  ratio: {floor[0] / ours[0]:.0%} of the floor (goal: at least 60%)")
+
+            size = big.stat().st_size / 1e6
+            print(f"\nGoal 3: one mode, {args.one_records:,} records ({size:.0f} MB)")
+            seconds, memory = measure(target({"url": url, "request_mode": "one"}, work), big)
+            row("target-restapi", args.one_records, seconds, memory)
+            print(f"  peak memory: {memory:.0f} MB (goal: under 150 MB)")
+        finally:
+            fast.kill()
+
+        slow, port = start_receiver(20)
+        try:
+            url = f"http://127.0.0.1:{port}/ingest"
+            print(f"\nGoal 2: single mode, {args.single_records:,} records, answers after 20 ms")
+            # One URL per record: requests to the same URL are never in flight together.
+            floor = best(args.runs, [PY, str(HERE / "floor_single.py"), url, "32"], small)
+            config = {"url": url + "/#{id}", "max_concurrency": 32}
+            ours = best(args.runs, target(config, work), small)
+            row("floor (32 threads, own sessions)", args.single_records, *floor)
+            row("target-restapi max_concurrency 32", args.single_records, *ours)
+            print(f"  ratio: {floor[0] / ours[0]:.0%} of the floor (goal: at least 85%)")
+        finally:
+            slow.kill()
+
+
+if __name__ == "__main__":
+    main()
