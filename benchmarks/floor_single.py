@@ -14,9 +14,10 @@ def main() -> None:
 
     def worker() -> None:
         session = requests.Session()
-        while (body := work.get()) is not None:
+        while (item := work.get()) is not None:
+            record_id, body = item
             session.post(
-                url, data=body, headers={"Content-Type": "application/json"}
+                f"{url}/{record_id}", data=body, headers={"Content-Type": "application/json"}
             ).raise_for_status()
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
