@@ -50,6 +50,7 @@ lint: venv
 
 ifneq ($(wildcard benchmarks/run.py),)
 bench: venv
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(PY) benchmarks/run.py
 else
 bench:
