@@ -21,12 +21,19 @@ class DeliveryError(TargetError):
     """A request was answered with an error status or could not be sent at all."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, attempts: int = 1, answer: str = ""
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        attempts: int = 1,
+        answer: str = "",
+        response: object = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.attempts = attempts
         self.answer = answer
+        self.response = response  # the last answer, when there was one
 
 
 class Stopped(Exception):

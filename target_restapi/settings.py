@@ -15,6 +15,7 @@ from singer_sdk import typing as th
 
 from target_restapi.errors import SettingsError
 from target_restapi.mapping import FIELD_TYPES, mapping_problems, parse_mappings
+from target_restapi.responses import FORMATS as RESPONSE_FORMATS
 from target_restapi.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
 from target_restapi.shaping import BODY_FORMATS, Shape
 from target_restapi.templates import Template, schema_node
@@ -186,6 +187,25 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             "key properties and payload: the same across retries and reruns.",
         ),
         th.Property(
+            "save_responses",
+            th.BooleanType,
+            default=False,
+            description="Write one entry per request (status, headers, body, record keys) "
+            "to a file per stream and run in `response_file_path`.",
+        ),
+        th.Property(
+            "response_file_path",
+            th.StringType,
+            description="Folder for response files: a local path or an fsspec URL "
+            "(`file://`, `memory://`, `s3://` with `target-restapi[s3]`, ...).",
+        ),
+        th.Property(
+            "response_file_format",
+            th.StringType(allowed_values=list(RESPONSE_FORMATS)),
+            default="jsonl",
+            description="`jsonl` (a line per request), `csv`, or `json` (one array per file).",
+        ),
+        th.Property(
             "verify_tls",
             th.BooleanType,
             default=True,
@@ -242,6 +262,8 @@ class StreamSettings:
     retry: RetryPolicy
     verify: bool | str
     error_file_path: str | None
+    response_file_path: str | None
+    response_file_format: str
     idempotency_key_header: str | None
 
     def check_against_schema(self, schema: Mapping[str, Any]) -> None:
@@ -295,6 +317,10 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
     auth = None
     if values.get("ca_bundle") and not Path(values["ca_bundle"]).is_file():
         raise SettingsError(f"{where}: setting 'ca_bundle' names no readable file")
+    if values["save_responses"] and not values.get("response_file_path"):
+        raise SettingsError(
+            f"{where}: save_responses needs setting 'response_file_path' (a folder or URL)"
+        )
     if values["auth_type"] == "basic":
         if not values.get("username") or values.get("password") is None:
             raise SettingsError(
@@ -323,6 +349,8 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         ),
         verify=values.get("ca_bundle") or bool(values["verify_tls"]),
         error_file_path=values.get("error_file_path"),
+        response_file_path=values.get("response_file_path") if values["save_responses"] else None,
+        response_file_format=values["response_file_format"],
         idempotency_key_header=values.get("idempotency_key_header"),
     )
 

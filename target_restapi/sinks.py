@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
@@ -18,6 +18,7 @@ from target_restapi.dispatch import Dispatcher
 from target_restapi.encoding import Body, MultipartBody, encode_json, gzip_payload
 from target_restapi.errors import DeliveryError, RecordError, Stopped
 from target_restapi.redact import redact_url
+from target_restapi.responses import ResponseFile
 from target_restapi.settings import StreamSettings, resolve
 from target_restapi.shaping import make_shaper
 from target_restapi.templates import check_header_value, render_url
@@ -33,7 +34,8 @@ class Pending:
     """What one request will carry: its first record's sequence, URL, headers and body.
 
     `records` keeps the records as received only when failures go to an error file;
-    `digest` grows with the body only when an idempotency key is asked for.
+    `digest` grows with the body only when an idempotency key is asked for; `keys` holds
+    the key properties of the first and last record only when responses are saved.
     """
 
     first_seq: int
@@ -42,6 +44,7 @@ class Pending:
     body: Body | MultipartBody
     records: Body | None
     digest: Any
+    keys: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -90,6 +93,14 @@ class RestSink(Sink):
         self._errors = None
         if self.settings.error_file_path and not self.settings.fail_on_error:
             self._errors = target.error_file(self.settings.error_file_path)
+        self._responses = None
+        if self.settings.response_file_path:
+            self._responses = ResponseFile(
+                self.settings.response_file_path,
+                stream_name,
+                self.settings.response_file_format,
+                target.redactor,
+            )
         self._pending: dict[Any, Pending] = {}
         self._stop = target.stop
         self._tally_lock = threading.Lock()
@@ -100,8 +111,12 @@ class RestSink(Sink):
             url = self.settings.url.text
             self._fixed_route = (url, url, self._static_headers)
         self._raw_items = self._shaper.raw_ok
+        self._keep_keys = self._responses is not None and bool(self.key_properties)
         self._needs_record = not (
-            self._raw_items and self._fixed_route and not self.settings.idempotency_key_header
+            self._raw_items
+            and self._fixed_route
+            and not self.settings.idempotency_key_header
+            and not self._keep_keys
         )
         self._content_type_set = any(h.lower() == "content-type" for h in self.settings.headers)
 
@@ -139,6 +154,8 @@ class RestSink(Sink):
         self._dispatcher.wait(raise_error=False)
         self._dispatcher.close()
         self._transport.close()
+        if self._responses is not None:
+            self._responses.close()
         t = self.tally
         self.logger.info(
             "stream '%s': %d records received, %d delivered, %d failed, %d pending, in %d requests",
@@ -195,6 +212,11 @@ class RestSink(Sink):
         if pending.digest is not None:
             keys = [record.get(name) for name in self.key_properties]
             pending.digest.update(encode_json([keys, item]))
+        if self._keep_keys:
+            keys = {name: record.get(name) for name in self.key_properties}
+            if not pending.keys:
+                pending.keys.append(keys)
+            pending.keys[1:] = [keys]
         if mode == "single":
             self._send(pending)
         elif mode == "batch" and body.count >= self.settings.batch_size:
@@ -270,11 +292,12 @@ class RestSink(Sink):
             return
         self._count("requests", 1)
         try:
-            self._transport.send(request)
+            response, attempts = self._transport.send(request)
         except Stopped:
             self._count("interrupted", count)
             raise
         except DeliveryError as exc:
+            self._save_response(pending, request, exc.response, exc.attempts, str(exc))
             failure = {
                 "error": str(exc),
                 "method": request.method,
@@ -287,8 +310,31 @@ class RestSink(Sink):
             error = DeliveryError(f"stream '{self.stream_name}': {exc}", status=exc.status)
             self._failed(error, failure, count, _lines(records))
         else:
+            self._save_response(pending, request, response, attempts, None)
             self._count("delivered", count)
         self.tracker.close(pending.first_seq)
+
+    def _save_response(
+        self, pending: Pending, request: Request, response: Any, attempts: int, error: str | None
+    ) -> None:
+        """Write the request's entry before its STATE can be released."""
+        if self._responses is None:
+            return
+        count = pending.body.count
+        keys: dict[str, Any] = {"records": count}
+        if pending.keys and self.settings.request_mode == "single":
+            keys["keys"] = pending.keys[0]
+        elif pending.keys:
+            keys["first_keys"], keys["last_keys"] = pending.keys[0], pending.keys[-1]
+        self._responses.write(
+            stream=self.stream_name,
+            method=request.method,
+            url=request.url,
+            response=response,
+            attempts=attempts,
+            error=error,
+            keys=keys,
+        )
 
     def _count(self, what: str, n: int) -> None:
         with self._tally_lock:

@@ -112,7 +112,7 @@ class Transport:
         while True:
             attempt += 1
             self._pace()
-            retry_after = None
+            retry_after = response = None
             try:
                 response = self._attempt(request)
             except requests.exceptions.SSLError as exc:  # a bad certificate stays bad
@@ -142,6 +142,7 @@ class Transport:
                     status=status,
                     attempts=attempt,
                     answer=self._redact(answer),
+                    response=response,
                 )
             if self._stop.wait(self._retry.wait_for(next(waits), retry_after)):
                 raise Stopped

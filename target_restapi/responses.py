@@ -1,0 +1,130 @@
+"""Response files: one entry per request, per stream and run, in a folder fsspec can open.
+
+Entries are written and flushed as answers arrive, before the STATE that covers their
+request is released, so a STATE never points past an answer that was not saved. Local
+folders, `file://` and `memory://` work out of the box; `s3://` and others through their
+fsspec packages (extras), which may upload only when the file is closed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+import msgspec
+
+from target_restapi.encoding import CsvLines, encode_json
+from target_restapi.redact import Redactor, redact_url
+
+FORMATS = ("jsonl", "csv", "json")
+BODY_LIMIT = 64 * 1024
+KEPT_HEADERS = re.compile(
+    r"^(content-type|location|retry-after|x-ratelimit-.*|ratelimit-.*|x-rate-limit-.*)$", re.I
+)
+CSV_COLUMNS = (
+    "stream", "request", "time", "method", "url", "status", "elapsed_ms", "attempts",
+    "error", "headers", "body", "records", "keys", "first_keys", "last_keys",
+)  # fmt: skip
+
+
+def safe_name(stream: str) -> str:
+    """A stream name usable as a file name anywhere (`:`, `/`, `?` and the like become `_`)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", stream).strip(".") or "stream"
+
+
+def answer_body(content: bytes, content_type: str, redact: Redactor) -> Any:
+    """The answer's body for the file: parsed JSON when it is JSON, else text; cut at 64 KiB.
+
+    Secrets are masked in the text before it is parsed, so the JSON stays valid.
+    """
+    text = redact.text(content[:BODY_LIMIT].decode("utf-8", errors="replace"))
+    if len(content) <= BODY_LIMIT and "json" in content_type.lower():
+        try:
+            return msgspec.json.decode(text)
+        except msgspec.DecodeError:
+            pass
+    return text + ("…" if len(content) > BODY_LIMIT else "")
+
+
+def kept_headers(headers: Any) -> dict[str, str]:
+    """Content-Type, Location and rate-limit headers; never cookies or credentials."""
+    return {name: value for name, value in headers.items() if KEPT_HEADERS.match(name)}
+
+
+class ResponseFile:
+    """The response file of one stream for this run."""
+
+    def __init__(self, folder: str, stream: str, file_format: str, redactor: Redactor) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        name = f"{safe_name(stream)}-{stamp}.{file_format}"
+        fs, root = fsspec.core.url_to_fs(folder)
+        fs.makedirs(root, exist_ok=True)
+        self.path = f"{folder.rstrip('/')}/{name}"
+        self._file = fs.open(f"{root.rstrip('/')}/{name}", "wb")
+        self._format = file_format
+        self._redactor = redactor
+        self._lock = threading.Lock()
+        self._count = 0
+        self._csv = CsvLines()
+        if file_format == "csv":
+            self._file.write(self._csv.line(CSV_COLUMNS))
+        elif file_format == "json":
+            self._file.write(b"[")
+
+    def write(
+        self,
+        *,
+        stream: str,
+        method: str,
+        url: str,
+        response: Any,
+        attempts: int,
+        error: str | None,
+        keys: dict[str, Any],
+    ) -> None:
+        """Add one request's entry (answer or failure) and flush it."""
+        entry = {
+            "stream": stream,
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "method": method,
+            "url": redact_url(url),
+            "status": None if response is None else response.status_code,
+            "elapsed_ms": None,
+            "attempts": attempts,
+            "error": None if error is None else self._redactor.text(error),
+            "headers": {},
+            "body": None,
+            **keys,
+        }
+        if response is not None:
+            content_type = response.headers.get("Content-Type", "")
+            entry["elapsed_ms"] = round(response.elapsed.total_seconds() * 1000, 1)
+            entry["headers"] = kept_headers(response.headers)
+            entry["body"] = answer_body(response.content, content_type, self._redactor)
+        with self._lock:
+            self._count += 1
+            entry = {"stream": stream, "request": self._count, **entry}
+            if self._format == "csv":
+                self._file.write(self._csv.line([_cell(entry.get(c)) for c in CSV_COLUMNS]))
+            elif self._format == "json":
+                self._file.write((b"," if self._count > 1 else b"") + encode_json(entry))
+            else:
+                self._file.write(encode_json(entry) + b"\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        """End the file (the JSON array's closing bracket) and close it."""
+        with self._lock:
+            if self._format == "json":
+                self._file.write(b"]")
+            self._file.close()
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell: text as is, null empty, everything else as JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else encode_json(value).decode()
