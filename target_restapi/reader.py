@@ -100,7 +100,7 @@ class SingerLineReader(GenericSingerReader[bytes]):
         super().__init__()
         self.stop = threading.Event()
         self.stopped_by: int | None = None
-        self.before_failing: Callable[[], None] | None = None
+        self.before_failing: Callable[..., None] | None = None
         self.on_record: Callable[[str, bytes], None] | None = None
         self.line_number = 0
         self._waiting = False
@@ -121,9 +121,9 @@ class SingerLineReader(GenericSingerReader[bytes]):
         if self._waiting:
             raise Stopped
 
-    def _fail(self) -> None:
+    def _fail(self, *, send: bool) -> None:
         if self.before_failing is not None:
-            self.before_failing()
+            self.before_failing(send=send)
 
     def process_lines(
         self,
@@ -154,16 +154,19 @@ class SingerLineReader(GenericSingerReader[bytes]):
         except Stopped:
             self.stop.set()
         except INPUT_ERRORS as exc:
-            self._fail()
+            self._fail(send=True)
             # Keep the exception's own type (the SDK's tests expect it); add the line.
             exc.args = (f"input line {self.line_number}: {exc.args[0]}", *exc.args[1:])
             raise
         except UnicodeDecodeError as exc:
-            self._fail()
+            self._fail(send=True)
             raise InputError(
                 f"input line {self.line_number}: not valid UTF-8 ({exc.reason}); "
                 "the tap must write UTF-8 text"
             ) from None
+        except Exception:  # a failed delivery: send nothing more, close what is open
+            self._fail(send=False)
+            raise
         finally:
             self._waiting = False
         return Counter(stats)

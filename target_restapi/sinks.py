@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.sinks import Sink
 
 from target_restapi.dispatch import Dispatcher
+from target_restapi.dryrun import DryRunTransport
 from target_restapi.encoding import Body, MultipartBody, encode_json, gzip_payload
 from target_restapi.errors import DeliveryError, RecordError, Stopped
 from target_restapi.redact import redact_url
@@ -55,6 +56,7 @@ class Tally:
     delivered: int = 0
     failed: int = 0
     requests: int = 0
+    retries: int = 0
     interrupted: int = 0
 
 
@@ -73,18 +75,22 @@ class RestSink(Sink):
         self.settings.check_against_schema(schema)
         self.tracker = target.tracker
         self._reader = target.reader
-        self.tally = Tally()
-        self._transport = Transport(
-            auth=self.settings.auth,
-            timeout_seconds=self.settings.timeout_seconds,
-            sleep_seconds=self.settings.sleep_seconds,
-            retry=self.settings.retry,
-            verify=self.settings.verify,
-            stop=target.stop,
-            redactor=target.redactor,
-            tunnels=target.tunnels,
-            pool_size=self.settings.max_concurrency,
-        )
+        self.tally: Tally = target.tally_for(stream_name)
+        self._transport: Transport | DryRunTransport
+        if target.dry_run:
+            self._transport = DryRunTransport(stream_name, self.logger, target.redactor)
+        else:
+            self._transport = Transport(
+                auth=self.settings.auth,
+                timeout_seconds=self.settings.timeout_seconds,
+                sleep_seconds=self.settings.sleep_seconds,
+                retry=self.settings.retry,
+                verify=self.settings.verify,
+                stop=target.stop,
+                redactor=target.redactor,
+                tunnels=target.tunnels,
+                pool_size=self.settings.max_concurrency,
+            )
         self._shaper = make_shaper(
             self.settings.shape,
             list(schema.get("properties") or {}),
@@ -94,7 +100,7 @@ class RestSink(Sink):
         if self.settings.error_file_path and not self.settings.fail_on_error:
             self._errors = target.error_file(self.settings.error_file_path)
         self._responses = None
-        if self.settings.response_file_path:
+        if self.settings.response_file_path and not target.dry_run:
             self._responses = ResponseFile(
                 self.settings.response_file_path,
                 stream_name,
@@ -150,22 +156,12 @@ class RestSink(Sink):
         self.close()
 
     def close(self) -> None:
-        """Let requests in flight end, log the summary, release connections; send no more."""
+        """Let requests in flight end and release connections and files; send no more."""
         self._dispatcher.wait(raise_error=False)
         self._dispatcher.close()
         self._transport.close()
         if self._responses is not None:
             self._responses.close()
-        t = self.tally
-        self.logger.info(
-            "stream '%s': %d records received, %d delivered, %d failed, %d pending, in %d requests",
-            self.stream_name,
-            t.received,
-            t.delivered,
-            t.failed,
-            self.undelivered,
-            t.requests,
-        )
 
     @property
     def undelivered(self) -> int:
@@ -297,6 +293,7 @@ class RestSink(Sink):
             self._count("interrupted", count)
             raise
         except DeliveryError as exc:
+            self._count("retries", exc.attempts - 1)
             self._save_response(pending, request, exc.response, exc.attempts, str(exc))
             failure = {
                 "error": str(exc),
@@ -310,8 +307,10 @@ class RestSink(Sink):
             error = DeliveryError(f"stream '{self.stream_name}': {exc}", status=exc.status)
             self._failed(error, failure, count, _lines(records))
         else:
+            self._count("retries", attempts - 1)
             self._save_response(pending, request, response, attempts, None)
-            self._count("delivered", count)
+            if response is not None:  # None: a dry run, nothing was delivered
+                self._count("delivered", count)
         self.tracker.close(pending.first_seq)
 
     def _save_response(

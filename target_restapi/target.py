@@ -22,10 +22,11 @@ from singer_sdk.mapper import SameRecordTransform
 
 from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import TargetError
+from target_restapi.progress import Progress
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.redact import SECRET_HEADERS, Redactor, basic_token
 from target_restapi.settings import CONFIG_SCHEMA, check_all, merged
-from target_restapi.sinks import RestSink
+from target_restapi.sinks import RestSink, Tally
 from target_restapi.state import StateTracker
 from target_restapi.tunnel import open_tunnels
 from target_restapi.tunnel_settings import tunnel_secrets
@@ -49,14 +50,22 @@ class TargetRestApi(Target):
         check_all(self.config)
         self.reader: SingerLineReader = self.message_reader  # type: ignore[assignment]
         self.stop = self.reader.stop
-        self.reader.before_failing = self._deliver_before_failing
+        self.reader.before_failing = self._before_failing
         self.reader.on_record = self._on_record
-        self.tracker = StateTracker(self._write_state_line)
+        self.dry_run = bool(self.config.get("dry_run"))
+        self.tracker = StateTracker(_discard if self.dry_run else self._write_state_line)
+        self._tallies: dict[str, Tally] = {}
+        self.progress = Progress(
+            lambda: dict(self._tallies),
+            self.logger,
+            float(self.config.get("progress_interval_seconds") or 30),
+        )
         self._direct: dict[str, RestSink] = {}
         self._error_files: dict[str, ErrorFile] = {}
         if not all(merged(self.config, s)["verify_tls"] for s in _stream_keys(self.config)):
             self.logger.warning("verify_tls is false: TLS certificates are NOT verified")
         self.tunnels = open_tunnels(self.config, self.logger)  # bad SSH settings fail here
+        self.progress.start()
 
     redactor = Redactor()
 
@@ -88,6 +97,10 @@ class TargetRestApi(Target):
             for name, schema in builtin["properties"].items():
                 config_jsonschema["properties"].setdefault(name, schema)
         super(Target, cls).append_builtin_config(config_jsonschema)
+
+    def tally_for(self, stream: str) -> Tally:
+        """The counts of a stream, kept across its sinks when its SCHEMA changes."""
+        return self._tallies.setdefault(stream, Tally())
 
     def error_file(self, path: str) -> ErrorFile:
         """The error file at `path`, shared by every stream that names it."""
@@ -141,8 +154,24 @@ class TargetRestApi(Target):
 
     def process_endofpipe(self) -> None:
         """Send everything still pending, unless a signal asked to stop sending."""
+        self._wind_down(send=self.reader.stopped_by is None)
+        if self.reader.stopped_by is not None:
+            self._report_stop(self.reader.stopped_by)
+
+    def _before_failing(self, *, send: bool) -> None:
+        """The run is failing: close files and connections, first delivering (`send`).
+
+        `send` is true for bad input: the good records read before it are delivered.
+        A second error on the way is logged, not raised.
+        """
         try:
-            if self.reader.stopped_by is None:
+            self._wind_down(send=send)
+        except TargetError as exc:
+            self.logger.error("%s", exc)
+
+    def _wind_down(self, *, send: bool) -> None:
+        try:
+            if send:
                 for sink in self._sinks():
                     sink.finish()
         finally:
@@ -152,16 +181,7 @@ class TargetRestApi(Target):
                 errors.close()
             if self.tunnels is not None:
                 self.tunnels.close()
-        if self.reader.stopped_by is not None:
-            self._report_stop(self.reader.stopped_by)
-
-    def _deliver_before_failing(self) -> None:
-        """Bad input ends the run: first deliver the good records read before it."""
-        try:
-            for sink in self._sinks():
-                sink.finish()
-        except TargetError as exc:
-            self.logger.error("%s", exc)
+            self.progress.summary()
 
     def _report_stop(self, signum: int) -> None:
         name = signal.Signals(signum).name
@@ -193,6 +213,10 @@ class TargetRestApi(Target):
     def _write_state_line(value: bytes) -> None:
         sys.stdout.write(value.decode() + "\n")
         sys.stdout.flush()
+
+
+def _discard(_state: bytes) -> None:
+    """Dry run: nothing was delivered, so no STATE may be emitted."""
 
 
 def _stream_keys(config: dict) -> list[str]:
