@@ -233,6 +233,19 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         "merged over the top-level settings.",
     ),
     SSH_TUNNEL,
+    th.Property(
+        "dry_run",
+        th.BooleanType,
+        default=False,
+        description="Shape every request but send none: log the first 10 of each stream "
+        "(secrets masked) and how many would have been sent. No STATE is emitted.",
+    ),
+    th.Property(
+        "progress_interval_seconds",
+        th.NumberType(minimum=1),
+        default=30,
+        description="Seconds between progress lines in the log during a run.",
+    ),
 ).to_dict()
 
 DEFAULTS: dict[str, Any] = {
