@@ -25,7 +25,8 @@ from target_restapi.errors import TargetError
 from target_restapi.progress import Progress
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.redact import SECRET_HEADERS, Redactor, basic_token
-from target_restapi.settings import CONFIG_SCHEMA, check_all, merged
+from target_restapi.settings import check_all, merged
+from target_restapi.settings_schema import CONFIG_SCHEMA
 from target_restapi.sinks import RestSink, Tally
 from target_restapi.state import StateTracker
 from target_restapi.tunnel import open_tunnels
