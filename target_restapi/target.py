@@ -29,7 +29,6 @@ from target_restapi.settings import check_all, merged
 from target_restapi.settings_schema import CONFIG_SCHEMA
 from target_restapi.sinks import RestSink, Tally
 from target_restapi.state import StateTracker
-from target_restapi.tunnel import open_tunnels
 from target_restapi.tunnel_settings import tunnel_secrets
 from target_restapi.validation import decode_record
 
@@ -65,7 +64,12 @@ class TargetRestApi(Target):
         self._error_files: dict[str, ErrorFile] = {}
         if not all(merged(self.config, s)["verify_tls"] for s in _stream_keys(self.config)):
             self.logger.warning("verify_tls is false: TLS certificates are NOT verified")
-        self.tunnels = open_tunnels(self.config, self.logger)  # bad SSH settings fail here
+        self.tunnels = None
+        if (self.config.get("ssh_tunnel") or {}).get("enable"):
+            # paramiko and sshtunnel are slow to import: only runs with a tunnel pay for it.
+            from target_restapi.tunnel import open_tunnels
+
+            self.tunnels = open_tunnels(self.config, self.logger)  # bad settings fail here
         self.progress.start()
 
     redactor = Redactor()

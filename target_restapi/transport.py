@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -17,7 +17,9 @@ from requests.adapters import HTTPAdapter
 from target_restapi.errors import DeliveryError, Stopped
 from target_restapi.redact import Redactor, redact_url
 from target_restapi.retry import RetryPolicy
-from target_restapi.tunnel import Tunnels
+
+if TYPE_CHECKING:
+    from target_restapi.tunnel import Tunnels
 
 EXCERPT_CHARS = 300
 # A connection refused, dropped (also mid-answer) or too slow: worth another attempt.
