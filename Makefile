@@ -68,3 +68,16 @@ readme-check: venv
 
 clean:
 	rm -rf $(VENV) demo/out .pytest_cache .ruff_cache
+
+# Meltano and container (issue 9). The Meltano end-to-end test installs Meltano once into
+# .cache/meltano-venv; `make test` runs it too (SKIP_MELTANO_E2E=1 skips it).
+.PHONY: meltano-e2e container-test docker-build
+
+meltano-e2e: venv
+	$(PY) -m pytest -ra tests/test_meltano_e2e.py tests/test_plugin_definition.py
+
+container-test: venv
+	$(PY) -m pytest -ra tests/test_container.py
+
+docker-build:
+	docker build -t target-restapi .
