@@ -208,3 +208,49 @@ def test_meltano_run_delivers_every_record_and_stores_state(
     listing = _meltano(meltano, project, "config", "list", "target-restapi", env=env)
     assert PASSWORD not in listing
     assert "password [env: TARGET_RESTAPI_PASSWORD] current value: (redacted)" in listing
+
+
+def test_hub_definition_adds_with_meltano_and_keeps_secrets_out_of_meltano_yml(meltano, tmp_path):
+    """`meltano add --from-ref plugin/target-restapi.yml`: the Hub file as Meltano reads it."""
+    project = tmp_path / "hub-project"
+    project.mkdir()
+    (project / "meltano.yml").write_text(
+        yaml.safe_dump(
+            {
+                "project_id": "target-restapi-hub",
+                "send_anonymous_usage_stats": False,
+                "default_environment": "dev",
+                "environments": [{"name": "dev"}],
+            }
+        )
+    )
+    env = clean_env(MELTANO_SEND_ANONYMOUS_USAGE_STATS="false")
+    env.pop("VIRTUAL_ENV", None)
+    ref = str(ROOT / "plugin" / "target-restapi.yml")
+    _meltano(meltano, project, "add", "--plugin-type", "loader", "target-restapi",
+             "--from-ref", ref, "--no-install", env=env)  # fmt: skip
+    key = "openssh-private-key-not-a-real-key"
+    for name, value in [
+        ("url", "https://api.example.com/users/#{id}"),
+        ("ssh_tunnel.host", "bastion.example.com"),
+        ("ssh_tunnel.private_key", key),
+        ("streams", json.dumps({"orders": {"password": "per-stream-pw"}})),
+    ]:
+        _meltano(meltano, project, "config", "set", "target-restapi", name, value, env=env)
+
+    # Secrets went to .env, the rest to meltano.yml.
+    dotenv, project_file = (project / ".env").read_text(), (project / "meltano.yml").read_text()
+    assert (
+        "TARGET_RESTAPI_SSH_TUNNEL_PRIVATE_KEY=" in dotenv and "not-a-real-key" not in project_file
+    )
+    assert "TARGET_RESTAPI_STREAMS=" in dotenv and "per-stream-pw" not in project_file
+    assert "bastion.example.com" in project_file and "api.example.com" in project_file
+
+    # The config Meltano hands to the target: nested settings merged, secrets redacted on
+    # screen, and no `stream_maps.__else__: null` (which would drop every stream).
+    printed = json.loads(_meltano(meltano, project, "config", "print", "target-restapi", env=env))
+    assert printed["url"] == "https://api.example.com/users/#{id}"
+    assert printed["ssh_tunnel"]["host"] == "bastion.example.com"
+    assert printed["ssh_tunnel"]["private_key"] != key and "not-a-real-key" not in str(printed)
+    assert "per-stream-pw" not in str(printed)
+    assert "__else__" not in (printed.get("stream_maps") or {})
