@@ -38,20 +38,47 @@ def safe_name(stream: str) -> str:
 def answer_body(content: bytes, content_type: str, redact: Redactor) -> Any:
     """The answer's body for the file: parsed JSON when it is JSON, else text; cut at 64 KiB.
 
-    Secrets are masked in the text before it is parsed, so the JSON stays valid.
+    Secrets are masked in every string of parsed JSON (where escapes are undone), and in
+    the text otherwise, before it is cut.
     """
-    text = redact.text(content[:BODY_LIMIT].decode("utf-8", errors="replace"))
+    text = content[: BODY_LIMIT + 4096].decode("utf-8", errors="replace")
     if len(content) <= BODY_LIMIT and "json" in content_type.lower():
         try:
-            return msgspec.json.decode(text)
+            return _masked(msgspec.json.decode(text), redact)
         except msgspec.DecodeError:
             pass
-    return text + ("…" if len(content) > BODY_LIMIT else "")
+    text = redact.text(text)
+    return text[:BODY_LIMIT] + "…" if len(content) > BODY_LIMIT else text
 
 
-def kept_headers(headers: Any) -> dict[str, str]:
-    """Content-Type, Location and rate-limit headers; never cookies or credentials."""
-    return {name: value for name, value in headers.items() if KEPT_HEADERS.match(name)}
+def _masked(value: Any, redact: Redactor) -> Any:
+    """Parsed JSON with secrets masked in every string, keys included."""
+    if isinstance(value, str):
+        return redact.text(value)
+    if isinstance(value, list):
+        return [_masked(item, redact) for item in value]
+    if isinstance(value, dict):
+        return {redact.text(k): _masked(v, redact) for k, v in value.items()}
+    return value
+
+
+def kept_headers(headers: Any, redact: Redactor) -> dict[str, str]:
+    """Content-Type, Location and rate-limit headers, masked; never cookies or credentials."""
+    return {
+        name: redact.text(redact_url(value) if name.lower() == "location" else value)
+        for name, value in headers.items()
+        if KEPT_HEADERS.match(name)
+    }
+
+
+def check_folder(folder: str) -> str | None:
+    """What keeps fsspec from writing to `folder` (an unknown or uninstalled protocol)."""
+    protocol = fsspec.core.split_protocol(folder)[0] or "file"
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except (ImportError, ValueError) as exc:
+        return f"{protocol}:// cannot be used ({exc}); install its extra, e.g. target-restapi[s3]"
+    return None
 
 
 class ResponseFile:
@@ -102,7 +129,7 @@ class ResponseFile:
         if response is not None:
             content_type = response.headers.get("Content-Type", "")
             entry["elapsed_ms"] = round(response.elapsed.total_seconds() * 1000, 1)
-            entry["headers"] = kept_headers(response.headers)
+            entry["headers"] = kept_headers(response.headers, self._redactor)
             entry["body"] = answer_body(response.content, content_type, self._redactor)
         with self._lock:
             self._count += 1
