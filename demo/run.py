@@ -40,11 +40,10 @@ def scenarios(base: str) -> list[tuple[str, str, str, dict]]:
                 "request_mode": "batch",
                 "batch_size": 2,
                 "headers": {"X-Source": "demo"},
-                # request_mode is repeated: a `streams` entry does not yet inherit it.
+                # A `streams` entry inherits every setting it does not name.
                 "streams": {
                     "payments": {
                         "url": f"{base}/payments",
-                        "request_mode": "batch",
                         "batch_size": 10,
                     }
                 },
