@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -43,12 +44,14 @@ class Redactor(logging.Filter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self._secrets: list[str] = []
+        self._adding = threading.Lock()  # tokens fetched at run time come from any thread
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Learn more secret values (longest first, so no part of one stays visible)."""
-        known = set(self._secrets) | {s for s in secrets if s and len(s) >= 3}
-        self._secrets = sorted(known, key=len, reverse=True)
+        with self._adding:
+            known = set(self._secrets) | {s for s in secrets if s and len(s) >= 3}
+            self._secrets = sorted(known, key=len, reverse=True)
 
     def text(self, text: str) -> str:
         """`text` with every known secret masked."""

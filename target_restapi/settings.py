@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from target_restapi.auth_settings import AuthSettings
 from target_restapi.errors import SettingsError
 from target_restapi.mapping import mapping_problems, parse_mappings
+from target_restapi.responses import check_folder
 from target_restapi.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
 from target_restapi.settings_schema import DEFAULTS, METHODS
 from target_restapi.shaping import Shape
@@ -27,10 +29,11 @@ class StreamSettings:
     url: Template
     method: str
     headers: dict[str, Template]
-    auth: tuple[str, str] | None
+    auth: AuthSettings
     request_mode: str
     batch_size: int
     sleep_seconds: float
+    max_requests_per_second: float | None
     fail_on_error: bool
     timeout_seconds: float
     max_concurrency: int
@@ -91,29 +94,24 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
     for name, value in headers.items():
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
             raise SettingsError(f"{where}: header '{name}' contains a line break; remove it")
-    auth = None
     if values.get("ca_bundle") and not Path(values["ca_bundle"]).is_file():
         raise SettingsError(f"{where}: setting 'ca_bundle' names no readable file")
-    if values["save_responses"] and not values.get("response_file_path"):
-        raise SettingsError(
-            f"{where}: save_responses needs setting 'response_file_path' (a folder or URL)"
-        )
-    if values["auth_type"] == "basic":
-        if not values.get("username") or values.get("password") is None:
-            raise SettingsError(
-                f"{where}: auth_type 'basic' needs settings 'username' and 'password'"
-            )
-        auth = (values["username"], values["password"])
+    if values["save_responses"]:
+        folder = values.get("response_file_path")
+        problem = check_folder(folder) if folder else "a folder or URL is needed"
+        if problem:
+            raise SettingsError(f"{where}: save_responses: setting 'response_file_path': {problem}")
     shape = _shape(values, where)
     return StreamSettings(
         stream=stream,
         url=Template.parse(values["url"]),
         method=method,
         headers={name: Template.parse(value) for name, value in headers.items()},
-        auth=auth,
+        auth=AuthSettings.from_values(values, where),
         request_mode=values["request_mode"],
         batch_size=int(values["batch_size"]),
         sleep_seconds=int(values["request_sleep_interval_ms"]) / 1000,
+        max_requests_per_second=values.get("max_requests_per_second"),
         fail_on_error=bool(values["fail_on_error"]),
         timeout_seconds=float(values["timeout_seconds"]),
         max_concurrency=int(values["max_concurrency"]),

@@ -9,6 +9,7 @@ from typing import Any
 
 from singer_sdk import typing as th
 
+from target_restapi.auth_settings import auth_properties
 from target_restapi.mapping import FIELD_TYPES
 from target_restapi.responses import FORMATS as RESPONSE_FORMATS
 from target_restapi.shaping import BODY_FORMATS
@@ -16,7 +17,6 @@ from target_restapi.tunnel_settings import SETTING as SSH_TUNNEL
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 REQUEST_MODES = ("single", "batch", "one")
-AUTH_TYPES = ("none", "basic")
 MAX_SLEEP_MS = 60_000
 
 
@@ -45,16 +45,7 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             th.ObjectType(additional_properties=th.StringType),
             description="Request headers, name to value; values may hold `#{field}`.",
         ),
-        th.Property(
-            "auth_type",
-            th.StringType(allowed_values=list(AUTH_TYPES)),
-            default="none",
-            description="`none`, or `basic` to send `username` and `password` as Basic auth.",
-        ),
-        th.Property("username", th.StringType, description="User name for `basic` auth."),
-        th.Property(
-            "password", th.StringType, secret=True, description="Password for `basic` auth."
-        ),
+        *auth_properties(),
         th.Property(
             "request_mode",
             th.StringType(allowed_values=list(REQUEST_MODES)),
@@ -73,6 +64,12 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             th.IntegerType(minimum=0, maximum=MAX_SLEEP_MS),
             default=0,
             description="Pause between two requests, in milliseconds (0 to 60000).",
+        ),
+        th.Property(
+            "max_requests_per_second",
+            th.NumberType(exclusive_minimum=0),
+            description="Start at most this many requests a second (retries included), "
+            "evenly spaced, however many are in flight; per stream.",
         ),
         th.Property(
             "fail_on_error",

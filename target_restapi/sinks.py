@@ -18,6 +18,7 @@ from target_restapi.dispatch import Dispatcher
 from target_restapi.dryrun import DryRunTransport
 from target_restapi.encoding import Body, MultipartBody, encode_json, gzip_payload
 from target_restapi.errors import DeliveryError, RecordError, Stopped
+from target_restapi.pacing import AdaptiveLimit, RateLimit
 from target_restapi.redact import redact_url
 from target_restapi.responses import ResponseFile
 from target_restapi.settings import StreamSettings, resolve
@@ -80,8 +81,13 @@ class RestSink(Sink):
         if target.dry_run:
             self._transport = DryRunTransport(stream_name, self.logger, target.redactor)
         else:
+            credentials = target.credentials
             self._transport = Transport(
-                auth=self.settings.auth,
+                auth=credentials.auth(
+                    self.settings.auth,
+                    verify=self.settings.verify,
+                    timeout=self.settings.timeout_seconds,
+                ),
                 timeout_seconds=self.settings.timeout_seconds,
                 sleep_seconds=self.settings.sleep_seconds,
                 retry=self.settings.retry,
@@ -90,6 +96,11 @@ class RestSink(Sink):
                 redactor=target.redactor,
                 tunnels=target.tunnels,
                 pool_size=self.settings.max_concurrency,
+                cert=credentials.cert(self.settings.auth),
+                rate=RateLimit.of(self.settings.max_requests_per_second),
+                in_flight=AdaptiveLimit.of(
+                    self.settings.max_concurrency, f"stream '{stream_name}'"
+                ),
             )
         self._shaper = make_shaper(
             self.settings.shape,

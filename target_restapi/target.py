@@ -20,6 +20,8 @@ from singer_sdk.helpers.capabilities import (
 )
 from singer_sdk.mapper import SameRecordTransform
 
+from target_restapi.auth import Credentials
+from target_restapi.auth_settings import auth_secrets
 from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import TargetError
 from target_restapi.progress import Progress
@@ -70,6 +72,7 @@ class TargetRestApi(Target):
             from target_restapi.tunnel import open_tunnels
 
             self.tunnels = open_tunnels(self.config, self.logger)  # bad settings fail here
+        self.credentials = Credentials(self.redactor, self.tunnels)
         self.progress.start()
 
     redactor = Redactor()
@@ -186,6 +189,7 @@ class TargetRestApi(Target):
                 errors.close()
             if self.tunnels is not None:
                 self.tunnels.close()
+            self.credentials.close()
             self.progress.summary()
 
     def _report_stop(self, signum: int) -> None:
@@ -246,6 +250,7 @@ def _secrets(config: dict) -> list[str]:
         for name, value in dict(values.get("headers") or {}).items():
             if str(name).lower() in SECRET_HEADERS:
                 found += [str(value), str(value).partition(" ")[2]]  # "Bearer <token>"
+        found += auth_secrets(values)
     return found
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
 
 from target_restapi.errors import DeliveryError, Stopped
+from target_restapi.pacing import AdaptiveLimit, RateLimit
 from target_restapi.redact import Redactor, redact_url
 from target_restapi.retry import RetryPolicy
 
@@ -75,7 +78,7 @@ class Transport:
     def __init__(
         self,
         *,
-        auth: tuple[str, str] | None,
+        auth: AuthBase | None,
         timeout_seconds: float,
         sleep_seconds: float,
         retry: RetryPolicy,
@@ -84,6 +87,9 @@ class Transport:
         redactor: Redactor,
         tunnels: Tunnels | None = None,
         pool_size: int = 1,
+        cert: str | tuple[str, str] | None = None,
+        rate: RateLimit | None = None,
+        in_flight: AdaptiveLimit | None = None,
     ) -> None:
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_maxsize=max(pool_size, 10))
@@ -92,6 +98,8 @@ class Transport:
         if tunnels is not None:
             tunnels.mount(self._session)  # after the adapters are mounted: it changes them
         self._session.auth = auth
+        self._session.cert = cert
+        self._renew = getattr(auth, "renew", None)  # a stale token can be replaced on a 401
         self._verify = verify  # given on each request: REQUESTS_CA_BUNDLE must not win
         self._session.hooks["response"].append(_refuse_method_changing_redirects)
         self._timeout = timeout_seconds
@@ -101,6 +109,8 @@ class Transport:
         self._redact = redactor.text
         self._last_done: float | None = None
         self._pace_lock = threading.Lock()
+        self._rate = rate
+        self._in_flight = in_flight
 
     def send(self, request: Request) -> tuple[requests.Response, int]:
         """Send `request` with retries; return the answer and the number of attempts.
@@ -111,6 +121,7 @@ class Transport:
         where = f"{request.method} {redact_url(request.url)}"
         waits = self._retry.waits()
         attempt = 0
+        renewed = False
         while True:
             attempt += 1
             self._pace()
@@ -133,11 +144,15 @@ class Transport:
                 if 200 <= response.status_code < 300:
                     return response, attempt
                 status = response.status_code
+                if status == 401 and self._renew is not None and not renewed:
+                    renewed = self._renew(response)
+                    if renewed:
+                        continue  # with a new token, at once: not counted as a retry
                 answer = excerpt(answer_text(response))
                 reason = f"answered {status} {response.reason}: {answer}"
                 retryable = status in self._retry.statuses
                 retry_after = response.headers.get("Retry-After")
-            if not retryable or attempt > self._retry.max_retries:
+            if not retryable or attempt > self._retry.max_retries + renewed:
                 tries = f" (after {attempt} attempts)" if attempt > 1 else ""
                 raise DeliveryError(
                     self._redact(f"{where} {reason}{tries}"),
@@ -154,19 +169,25 @@ class Transport:
         self._session.close()
 
     def _attempt(self, request: Request) -> requests.Response:
-        if hasattr(request.body, "seek"):
-            request.body.seek(0)  # a retried spooled body starts again from its beginning
-        try:
-            return self._session.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                data=request.body,
-                timeout=self._timeout,
-                verify=self._verify,
-            )
-        finally:
-            self._last_done = time.monotonic()
+        with self._in_flight or nullcontext():
+            if self._rate is not None:
+                self._rate.wait(self._stop)
+            if hasattr(request.body, "seek"):
+                request.body.seek(0)  # a retried spooled body starts again from its beginning
+            try:
+                response = self._session.request(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    data=request.body,
+                    timeout=self._timeout,
+                    verify=self._verify,
+                )
+            finally:
+                self._last_done = time.monotonic()
+        if self._in_flight is not None:
+            self._in_flight.answered(response.status_code)
+        return response
 
     def _pace(self) -> None:
         if not self._sleep:
