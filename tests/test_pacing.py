@@ -1,9 +1,17 @@
-"""request_sleep_interval_ms: the server sees requests at least that far apart."""
+"""Pacing: request_sleep_interval_ms, max_requests_per_second, and backing off on 429."""
 
+import contextlib
+import json
+import threading
+import time
 from itertools import pairwise
 
 import pytest
 from conftest import data_file, run_target
+from loopback import Got, Server, items_input
+
+from target_restapi.errors import Stopped
+from target_restapi.pacing import AdaptiveLimit, RateLimit
 
 # Arrival gaps are measured by the server's handler; the interval is a lower bound set by the
 # target, so this checks behaviour (the pause happens), not speed. A tiny slack covers clocks.
@@ -46,3 +54,123 @@ def test_interval_applies_per_stream_override(recorder, httpserver, tmp_path):
     assert len(arrivals_a) == 3
     gaps = [later - earlier for earlier, later in pairwise(arrivals_a)]
     assert all(gap >= 0.2 - SLACK for gap in gaps), gaps
+
+
+# max_requests_per_second: one rate for every request in flight, with the pause above
+
+
+def test_rate_is_shared_by_all_requests_in_flight(tmp_path):
+    with Server() as server:
+        config = {
+            "url": server.url("/items/#{id}"),  # one URL per record: nothing keeps them apart
+            "max_requests_per_second": 10,
+            "max_concurrency": 8,
+        }
+        result = run_target(config, items_input(20), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    arrivals = sorted(got.at for got in server.requests)
+    assert len(arrivals) == 20
+    assert arrivals[-1] - arrivals[0] >= 1.9 - SLACK
+    assert sum(at < arrivals[0] + 0.5 for at in arrivals) <= 6  # never a burst
+
+
+@pytest.mark.parametrize(
+    ("settings", "gap"),
+    [
+        ({"max_requests_per_second": 20, "request_sleep_interval_ms": 200}, 0.2),
+        ({"max_requests_per_second": 4, "request_sleep_interval_ms": 50}, 0.25),
+    ],
+    ids=["pause-wins", "rate-wins"],
+)
+def test_rate_and_pause_apply_together(tmp_path, settings, gap):
+    with Server() as server:
+        result = run_target({"url": server.url("/in"), **settings}, items_input(4), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    gaps = [b.at - a.at for a, b in pairwise(server.requests)]
+    assert len(gaps) == 3
+    assert all(g >= gap - SLACK for g in gaps), gaps
+
+
+def test_rate_applies_per_stream_override(tmp_path):
+    with Server() as server:
+        config = {"url": server.url("/any"), "streams": {"a": {"max_requests_per_second": 5}}}
+        result = run_target(config, data_file("two_streams.singer"), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    arrivals_a = [got.at for got in server.requests if json.loads(got.body)["id"] < 100]
+    assert len(arrivals_a) == 3
+    assert all(b - a >= 0.2 - SLACK for a, b in pairwise(arrivals_a))
+
+
+# 429 answers: fewer requests in flight, then growing back one by one
+
+
+class FirstWaveThrottled:
+    """Holds the first `wave` requests until all are in flight, answers them 429, then
+    answers every request 200 after `delay`."""
+
+    def __init__(self, wave: int, delay: float) -> None:
+        self.wave = threading.Barrier(wave, timeout=10)
+        self.size = wave
+        self.delay = delay
+        self.arrived = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, got: Got):
+        with self.lock:
+            self.arrived += 1
+            in_wave = self.arrived <= self.size
+        if in_wave:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self.wave.wait()
+            return 429, {"Retry-After": "0"}, "slow down"
+        time.sleep(self.delay)
+        return 200, {}, "ok"
+
+
+def test_429_answers_halve_the_requests_in_flight_then_they_grow_back(tmp_path):
+    with Server(FirstWaveThrottled(wave=8, delay=0.2)) as server:
+        config = {
+            "url": server.url("/items/#{id}"),
+            "max_concurrency": 8,
+            "max_backoff_seconds": 0.05,
+        }
+        result = run_target(config, items_input(24), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    wave, after = server.requests[:8], server.requests[8:]
+    assert max(got.in_flight for got in wave) == 8
+    # Eight 429s took the limit down to one: the retries go one, then two at a time ...
+    assert after[0].in_flight == 1
+    assert max(got.in_flight for got in after[:3]) <= 2
+    # ... and each success lets one more in.
+    assert max(got.in_flight for got in after) >= 4
+    assert sorted(int(got.path.rsplit("/", 1)[1]) for got in after) == list(range(1, 25))
+    assert "in-flight limit now 1 (of 8)" in result.stderr
+
+
+def test_adaptive_limit_halves_on_429_and_grows_by_one_on_success():
+    limit = AdaptiveLimit(8, "test")
+    for expected in (4, 2, 1, 1):
+        limit.answered(429)
+        assert limit.limit == expected
+    for status in (500, 401, 404):
+        limit.answered(status)
+    assert limit.limit == 1
+    for expected in (2, 3, 4, 5, 6, 7, 8, 8):
+        limit.answered(200)
+        assert limit.limit == expected
+    assert AdaptiveLimit.of(1, "one at a time") is None
+
+
+def test_a_stop_ends_the_wait_for_a_rate_slot():
+    rate = RateLimit(0.2)  # one request every 5 s
+    stop = threading.Event()
+    rate.wait(stop)  # the first starts at once
+    threading.Timer(0.1, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Stopped):
+        rate.wait(stop)
+    assert time.monotonic() - started < 2
