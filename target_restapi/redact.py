@@ -34,8 +34,16 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def basic_token(username: str, password: str) -> str:
-    """The base64 text a Basic Authorization header carries (a secret as well)."""
-    return base64.b64encode(f"{username}:{password}".encode()).decode()
+    """The base64 text a Basic Authorization header carries (a secret as well).
+
+    Encoded as requests sends it: latin-1 when the text allows, else UTF-8.
+    """
+    text = f"{username}:{password}"
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = text.encode()
+    return base64.b64encode(raw).decode()
 
 
 class Redactor(logging.Filter):

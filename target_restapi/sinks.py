@@ -20,7 +20,6 @@ from target_restapi.encoding import Body, MultipartBody, encode_json, gzip_paylo
 from target_restapi.errors import DeliveryError, RecordError, Stopped
 from target_restapi.pacing import AdaptiveLimit, RateLimit
 from target_restapi.redact import redact_url
-from target_restapi.responses import ResponseFile
 from target_restapi.settings import StreamSettings, resolve
 from target_restapi.shaping import make_shaper
 from target_restapi.templates import check_header_value, render_url
@@ -112,12 +111,7 @@ class RestSink(Sink):
             self._errors = target.error_file(self.settings.error_file_path)
         self._responses = None
         if self.settings.response_file_path and not target.dry_run:
-            self._responses = ResponseFile(
-                self.settings.response_file_path,
-                stream_name,
-                self.settings.response_file_format,
-                target.redactor,
-            )
+            self._responses = target.response_file(stream_name, self.settings)
         self._pending: dict[Any, Pending] = {}
         self._stop = target.stop
         self._tally_lock = threading.Lock()
@@ -171,8 +165,6 @@ class RestSink(Sink):
         self._dispatcher.wait(raise_error=False)
         self._dispatcher.close()
         self._transport.close()
-        if self._responses is not None:
-            self._responses.close()
 
     @property
     def undelivered(self) -> int:
@@ -354,9 +346,9 @@ class RestSink(Sink):
         self, error: RecordError | DeliveryError, failure: dict, count: int, records: Any
     ) -> None:
         """Stop the run, or (fail_on_error false) record the failure and go on."""
+        self._count("failed", count)
         if self.settings.fail_on_error:
             raise error
-        self._count("failed", count)
         if self._errors is not None:
             self._errors.write({"stream": self.stream_name, **failure}, records)
         else:

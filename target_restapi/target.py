@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import urllib3
 from singer_sdk import Target
 from singer_sdk.helpers.capabilities import (
     ADD_RECORD_METADATA_CONFIG,
@@ -23,11 +24,12 @@ from singer_sdk.mapper import SameRecordTransform
 from target_restapi.auth import Credentials
 from target_restapi.auth_settings import auth_secrets
 from target_restapi.errorfile import ErrorFile
-from target_restapi.errors import TargetError
+from target_restapi.errors import SettingsError, TargetError
 from target_restapi.progress import Progress
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.redact import SECRET_HEADERS, Redactor, basic_token
-from target_restapi.settings import check_all, merged
+from target_restapi.responses import ResponseFile
+from target_restapi.settings import StreamSettings, check_all, merged
 from target_restapi.settings_schema import CONFIG_SCHEMA
 from target_restapi.sinks import RestSink, Tally
 from target_restapi.state import StateTracker
@@ -64,8 +66,11 @@ class TargetRestApi(Target):
         )
         self._direct: dict[str, RestSink] = {}
         self._error_files: dict[str, ErrorFile] = {}
+        self._response_files: dict[str, ResponseFile] = {}
         if not all(merged(self.config, s)["verify_tls"] for s in _stream_keys(self.config)):
             self.logger.warning("verify_tls is false: TLS certificates are NOT verified")
+            # Said once here; urllib3 would repeat it for every request.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.tunnels = None
         if (self.config.get("ssh_tunnel") or {}).get("enable"):
             # paramiko and sshtunnel are slow to import: only runs with a tunnel pay for it.
@@ -109,6 +114,23 @@ class TargetRestApi(Target):
     def tally_for(self, stream: str) -> Tally:
         """The counts of a stream, kept across its sinks when its SCHEMA changes."""
         return self._tallies.setdefault(stream, Tally())
+
+    def response_file(self, stream: str, settings: StreamSettings) -> ResponseFile:
+        """The response file of a stream for this run, kept when its SCHEMA changes."""
+        if stream not in self._response_files:
+            try:
+                self._response_files[stream] = ResponseFile(
+                    settings.response_file_path or "",
+                    stream,
+                    settings.response_file_format,
+                    self.redactor,
+                )
+            except OSError as exc:
+                raise SettingsError(
+                    f"stream '{stream}': setting 'response_file_path': cannot create or open "
+                    f"a file in {settings.response_file_path}: {exc}"
+                ) from None
+        return self._response_files[stream]
 
     def error_file(self, path: str) -> ErrorFile:
         """The error file at `path`, shared by every stream that names it."""
@@ -185,8 +207,8 @@ class TargetRestApi(Target):
         finally:
             for sink in self._sinks():
                 sink.close()
-            for errors in self._error_files.values():
-                errors.close()
+            for file in [*self._error_files.values(), *self._response_files.values()]:
+                file.close()
             if self.tunnels is not None:
                 self.tunnels.close()
             self.credentials.close()
