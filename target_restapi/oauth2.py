@@ -18,7 +18,7 @@ from requests import PreparedRequest
 from requests.auth import AuthBase
 
 from target_restapi.auth_settings import OAuth2Client
-from target_restapi.redact import Redactor
+from target_restapi.redact import Redactor, redact_url
 
 if TYPE_CHECKING:
     from target_restapi.tunnel import Tunnels
@@ -81,7 +81,7 @@ class OAuth2ClientCredentials(AuthBase):
 
     def _fetch(self) -> None:
         asked = time.monotonic()
-        where = f"the OAuth2 token endpoint {self._url}"
+        where = f"the OAuth2 token endpoint {redact_url(self._url)}"
         try:
             token = self._session.fetch_token(
                 self._url, grant_type="client_credentials", **self._options

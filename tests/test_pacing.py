@@ -104,6 +104,17 @@ def test_rate_applies_per_stream_override(tmp_path):
     assert all(b - a >= 0.2 - SLACK for a, b in pairwise(arrivals_a))
 
 
+@pytest.mark.parametrize("rate", [0, -1, "fast"])
+def test_a_rate_that_is_not_a_positive_number_is_refused(tmp_path, rate):
+    with Server() as server:
+        config = {"url": server.url("/in"), "streams": {"items": {"max_requests_per_second": rate}}}
+        result = run_target(config, items_input(1), tmp_path)
+
+    assert result.returncode != 0
+    assert "max_requests_per_second" in result.stderr
+    assert server.requests == []
+
+
 # 429 answers: fewer requests in flight, then growing back one by one
 
 
