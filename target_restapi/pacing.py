@@ -44,6 +44,8 @@ class RateLimit:
             self._next = start + self._interval
         if start > now and stop.wait(start - now):
             raise Stopped
+        with self._lock:  # a thread that woke late pushes the next slot back with it
+            self._next = max(self._next, time.monotonic() + self._interval)
 
 
 class AdaptiveLimit:
