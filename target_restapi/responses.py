@@ -77,7 +77,10 @@ def check_folder(folder: str) -> str | None:
     try:
         fsspec.get_filesystem_class(protocol)
     except (ImportError, ValueError) as exc:
-        return f"{protocol}:// cannot be used ({exc}); install its extra, e.g. target-restapi[s3]"
+        return (
+            f"{protocol}:// cannot be used ({exc}); install the fsspec package for it "
+            "(extras target-restapi[s3], [gcs], [azure] and [hdfs] bring the common ones)"
+        )
     return None
 
 
