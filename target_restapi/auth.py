@@ -107,8 +107,8 @@ class Credentials:
 
     def auth(
         self, settings: AuthSettings, *, verify: bool | str, timeout: float
-    ) -> AuthChain | None:
-        """The stream's credentials, then its signer; None when requests go unauthenticated."""
+    ) -> AuthChain:
+        """The stream's credentials (or the URL's user-info), then its signer."""
         auths: list[AuthBase] = []
         if settings.basic is not None:
             auths.append(HTTPBasicAuth(*settings.basic))
@@ -126,10 +126,13 @@ class Credentials:
                     settings.oauth2, options=options, tunnels=self._tunnels, redactor=self._redactor
                 )
             auths.append(self._oauth2[key])
+        # Without credentials, the URL's user-info still applies (requests drops it once
+        # any auth is set). An auth is always set so requests never reads ~/.netrc: that
+        # look-up costs more than the rest of preparing a request.
+        auths = auths or [UrlUserinfo()]
         if settings.signing is not None:
-            auths = auths or [UrlUserinfo()]  # a signer alone must not drop the URL's user-info
             auths.append(HmacSigner(settings.signing))
-        return AuthChain(*auths) if auths else None
+        return AuthChain(*auths)
 
     def close(self) -> None:
         """Remove the client certificate files written for this run."""
