@@ -329,7 +329,12 @@ def test_every_state_comes_after_all_earlier_records_were_answered(server, tmp_p
     lines: list[tuple[float, str]] = []
     reader = threading.Thread(target=read_lines_with_times, args=(proc, lines), daemon=True)
     reader.start()
-    _, stderr = proc.communicate(items_input(30, states=True).encode(), timeout=RUN_TIMEOUT)
+    # Only the reader thread reads stdout: communicate() would race it for the STATE lines.
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(items_input(30, states=True).encode())
+    proc.stdin.close()
+    stderr = proc.stderr.read()
+    proc.wait(timeout=RUN_TIMEOUT)
     reader.join(TIMEOUT)
 
     assert proc.returncode == 0, stderr.decode()
