@@ -105,9 +105,7 @@ class Credentials:
         """What requests' `cert` takes for the stream's client certificate."""
         return self._cert_files.files(settings.client_cert)
 
-    def auth(
-        self, settings: AuthSettings, *, verify: bool | str, timeout: float
-    ) -> AuthChain:
+    def auth(self, settings: AuthSettings, *, verify: bool | str, timeout: float) -> AuthChain:
         """The stream's credentials (or the URL's user-info), then its signer."""
         auths: list[AuthBase] = []
         if settings.basic is not None:
