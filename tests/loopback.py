@@ -107,8 +107,9 @@ class Server:
         )
         self._thread.start()
 
-    def url(self, path: str, host: str | None = None) -> str:
-        return f"{self.scheme}://{host or self.host}:{self.port}{path}"
+    def url(self, path: str, host: str | None = None, userinfo: str = "") -> str:
+        at = f"{userinfo}@" if userinfo else ""
+        return f"{self.scheme}://{at}{host or self.host}:{self.port}{path}"
 
     def to(self, prefix: str) -> list[Got]:
         """The requests whose path starts with `prefix`, in arrival order."""
@@ -119,6 +120,9 @@ class Server:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(timeout=5)

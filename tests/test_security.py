@@ -9,13 +9,12 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import trustme
 from conftest import clean_env, run_target
+from loopback import Got, Server
 
 DEBUG_ENV = {"TARGET_RESTAPI_LOGLEVEL": "DEBUG", "LOGLEVEL": "DEBUG"}
 NO_RETRY = {"max_retries": 0}
@@ -45,80 +44,7 @@ def basic(user: str, password: str) -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-# A loopback server of our own: any host, TLS, any answer
-
-
-@dataclass
-class Got:
-    method: str
-    path: str
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-
-
-class _Quiet(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        """A failed TLS handshake is expected in some tests: no traceback."""
-
-
-class Server:
-    """Records every request; `answer(got)` gives (status, headers, text)."""
-
-    def __init__(self, answer=None, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None):
-        self.requests: list[Got] = []
-        self.answer = answer or (lambda got: (200, {}, "ok"))
-        self.scheme = "https" if tls else "http"
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                got = Got(
-                    method=self.command,
-                    path=self.path,
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=self.rfile.read(length),
-                )
-                outer.requests.append(got)
-                status, headers, text = outer.answer(got)
-                data = text.encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = _Quiet((host, 0), Handler)
-        if tls is not None:
-            # The handshake happens in the handler thread, on the first read.
-            self.httpd.socket = tls.wrap_socket(
-                self.httpd.socket, server_side=True, do_handshake_on_connect=False
-            )
-        self.port = self.httpd.server_address[1]
-        self.host = host
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def url(self, path: str, host: str | None = None, userinfo: str = "") -> str:
-        at = f"{userinfo}@" if userinfo else ""
-        return f"{self.scheme}://{at}{host or self.host}:{self.port}{path}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(timeout=5)
+# A loopback server of our own (tests/loopback.py): any host, TLS, any answer
 
 
 @pytest.fixture
@@ -127,7 +53,7 @@ def serve():
     started: list[Server] = []
 
     def start(answer=None, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None):
-        server = Server(answer, host, tls)
+        server = Server(answer, host=host, tls=tls)
         started.append(server)
         return server
 
