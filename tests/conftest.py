@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -110,13 +111,14 @@ class LiveTarget:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=clean_env(),
+            env=clean_env(PYTHONFAULTHANDLER="1"),  # SIGABRT prints every thread's stack
         )
         self.lines: list[str] = []  # stdout lines read so far, in order
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._stderr: list[bytes] = []
         threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -148,7 +150,17 @@ class LiveTarget:
     def finish(self) -> int:
         assert self.proc.stdin is not None
         self.proc.stdin.close()
-        return self.proc.wait(timeout=RUN_TIMEOUT)
+        return self.wait()
+
+    def wait(self) -> int:
+        """The exit code; a target that does not exit fails the test, showing where it hangs."""
+        try:
+            return self.proc.wait(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait(timeout=RUN_TIMEOUT)
+            self._stderr_reader.join(timeout=RUN_TIMEOUT)
+            pytest.fail(f"the target did not exit within {RUN_TIMEOUT}s; stderr:\n{self.stderr}")
 
     @property
     def stderr(self) -> str:

@@ -91,7 +91,7 @@ def test_state_in_one_mode_comes_after_the_entry(recorder, httpserver, live_targ
     target.proc.stdin.close()  # `one` sends at the end of the input
     assert json.loads(target.next_line())["bookmarks"]["users"]["id"] == 2
     assert saved_ids(folder, "jsonl") == [1, 2, 3]
-    assert target.proc.wait(timeout=60) == 0, target.stderr
+    assert target.wait() == 0, target.stderr
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from conftest import RUN_TIMEOUT, Recorder, clean_env, run_target
+from conftest import Recorder, clean_env, run_target
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pytest_httpserver import HTTPServer
@@ -296,7 +296,7 @@ def test_tunnel_is_closed_after_sigterm(sshd, httpserver, recorder, live_target)
     target.send(*records("users").splitlines())
     target.next_line()
     target.proc.send_signal(signal.SIGTERM)
-    target.proc.wait(timeout=RUN_TIMEOUT)
+    assert target.wait() == 0, target.stderr
     assert "ssh_tunnel: closed" in target.stderr
 
 
