@@ -92,11 +92,13 @@ class Transport:
         in_flight: AdaptiveLimit | None = None,
     ) -> None:
         self._session = requests.Session()
-        adapter = HTTPAdapter(pool_maxsize=max(pool_size, 10))
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        pool_maxsize = max(pool_size, 10)
         if tunnels is not None:
-            tunnels.mount(self._session)  # after the adapters are mounted: it changes them
+            tunnels.mount(self._session, pool_maxsize)
+        else:
+            adapter = HTTPAdapter(pool_maxsize=pool_maxsize)
+            self._session.mount("http://", adapter)
+            self._session.mount("https://", adapter)
         self._session.auth = auth
         self._session.cert = cert
         self._renew = getattr(auth, "renew", None)  # a stale token can be replaced on a 401

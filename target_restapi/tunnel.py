@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import paramiko
 import requests
+from requests import PreparedRequest
+from requests.adapters import HTTPAdapter
 from sshtunnel import BaseSSHTunnelForwarderError, SSHTunnelForwarder
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -157,18 +159,11 @@ class Tunnels:
                 self._forwards[destination] = forward
             return forward.local_bind_address
 
-    def mount(self, session: requests.Session) -> None:
-        """Make the session's adapters connect through the tunnels, keeping their settings.
-
-        The pools get `tunnels` as an argument once urllib3 made the pool key, which has
-        no field for it.
-        """
-        pool_classes = {
-            "http": functools.partial(TunnelHTTPConnectionPool, tunnels=self),
-            "https": functools.partial(TunnelHTTPSConnectionPool, tunnels=self),
-        }
-        for prefix in ("http://", "https://"):
-            session.get_adapter(prefix).poolmanager.pool_classes_by_scheme = pool_classes
+    def mount(self, session: requests.Session, pool_maxsize: int = 10) -> None:
+        """Send the session's requests through the tunnels."""
+        adapter = TunnelAdapter(self, pool_maxsize=pool_maxsize)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
 
     def close(self) -> None:
         """Close every forward and its SSH connection; later calls do nothing."""
@@ -227,6 +222,30 @@ class _Expect(paramiko.MissingHostKeyPolicy):
 
 
 # The requests side: urllib3 pools whose connections' sockets go to a forward's local end.
+
+
+class TunnelAdapter(HTTPAdapter):
+    """A requests adapter whose connections go through the tunnels, never to a proxy.
+
+    HTTP(S)_PROXY and ALL_PROXY would send the requests to the proxy, around the tunnel.
+    """
+
+    def __init__(self, tunnels: Tunnels, **kwargs: Any) -> None:
+        self._tunnels = tunnels  # first: HTTPAdapter.__init__ makes the pool manager
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """The pools get `tunnels` once urllib3 made the pool key, which has no field for it."""
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": functools.partial(TunnelHTTPConnectionPool, tunnels=self._tunnels),
+            "https": functools.partial(TunnelHTTPSConnectionPool, tunnels=self._tunnels),
+        }
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        """Send without the proxies requests took from the environment."""
+        kwargs["proxies"] = None
+        return super().send(request, *args, **kwargs)
 
 
 class _Through:

@@ -191,6 +191,19 @@ def test_http_goes_through_the_tunnel(sshd, httpserver, recorder, tmp_path):
     assert_no_key_material(result.stderr, sshd)
 
 
+def test_proxy_variables_do_not_send_requests_around_the_tunnel(
+    sshd, httpserver, recorder, tmp_path
+):
+    proxy = f"http://127.0.0.1:{free_port()}"  # nothing listens: a proxied request fails
+    names = ("http_proxy", "https_proxy", "all_proxy")
+    env = clean_env(**dict.fromkeys(names, proxy), no_proxy="", NO_PROXY="")
+    config = {"url": httpserver.url_for("/in"), "max_retries": 0, "ssh_tunnel": sshd.settings()}
+    result = run_target(config, records("users"), tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(recorder.requests) == 1
+    assert sshd.channels_to("localhost", httpserver.port) >= 1
+
+
 @pytest.fixture
 def tls_server(tmp_path):
     """HTTPS on localhost with a certificate for `localhost` only; records SNI names."""
