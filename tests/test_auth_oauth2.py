@@ -12,6 +12,7 @@ import json
 import secrets
 import threading
 import time
+from itertools import pairwise
 from urllib.parse import parse_qs
 
 import pytest
@@ -137,9 +138,10 @@ def test_token_is_renewed_shortly_before_it_expires(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert api.statuses == [200] * 16
-    assert 2 <= len(api.issued) <= 3, api.issued
+    assert len(api.issued) >= 2, api.issued
     fetches = [got.at for got in server.to("/token")]
-    assert fetches[1] - fetches[0] >= 1.5  # renewed near the end of its life, not before
+    gaps = [b - a for a, b in pairwise(fetches)]
+    assert all(gap >= 1.5 for gap in gaps), gaps  # renewed near the end of its life, not before
 
 
 def test_a_401_renews_the_token_once_and_resends_at_once(tmp_path):
