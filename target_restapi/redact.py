@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "***"
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+# Header names that carry credentials: Authorization, Cookie, X-API-Key, X-Auth-Token,
+# Ocp-Apim-Subscription-Key, X-Amz-Security-Token, ... but not Idempotency-Key.
+_SECRET_HEADER = re.compile(
+    r"auth|token|secret|passw|cookie|session|credential|(?<!idempotency-)key$", re.IGNORECASE
+)
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header's value is a credential, judged by its name."""
+    return _SECRET_HEADER.search(name) is not None
 
 
 def redact_url(url: str) -> str:
@@ -28,7 +38,7 @@ def redact_url(url: str) -> str:
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     """Mask the values of headers that carry credentials."""
     return {
-        name: REDACTED if name.lower() in SECRET_HEADERS else value
+        name: REDACTED if is_secret_header(name) else value
         for name, value in headers.items()
     }
 

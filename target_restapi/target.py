@@ -27,7 +27,7 @@ from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import SettingsError, TargetError
 from target_restapi.progress import Progress
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
-from target_restapi.redact import SECRET_HEADERS, Redactor, basic_token
+from target_restapi.redact import Redactor, basic_token, is_secret_header
 from target_restapi.responses import ResponseFile
 from target_restapi.settings import StreamSettings, check_all, merged
 from target_restapi.settings_schema import CONFIG_SCHEMA
@@ -270,7 +270,7 @@ def _secrets(config: dict) -> list[str]:
             password = str(values["password"])
             found += [password, basic_token(str(values.get("username") or ""), password)]
         for name, value in dict(values.get("headers") or {}).items():
-            if str(name).lower() in SECRET_HEADERS:
+            if is_secret_header(str(name)):
                 found += [str(value), str(value).partition(" ")[2]]  # "Bearer <token>"
         found += auth_secrets(values)
     return found

@@ -117,20 +117,33 @@ def test_credentials_echoed_by_the_server_are_not_logged(
     assert_absent(result, PASSWORD, BASIC)
 
 
+SECRET_HEADERS = {
+    "Authorization": f"Bearer {TOKEN}",
+    "X-API-Key": TOKEN,
+    "X-Auth-Token": TOKEN,
+    "Ocp-Apim-Subscription-Key": TOKEN,
+    "X-Amz-Security-Token": TOKEN,
+    "Cookie": f"sid={TOKEN}",
+}
+
+
+@pytest.mark.parametrize("name", SECRET_HEADERS)
 @pytest.mark.parametrize("fail_on_error", [True, False])
 def test_header_token_echoed_by_the_server_is_not_logged(
-    recorder, httpserver, tmp_path, fail_on_error
+    recorder, httpserver, tmp_path, fail_on_error, name
 ):
     recorder.respond = echo_headers_for({2})
     config = {
         "url": httpserver.url_for("/users"),
-        "headers": {"Authorization": f"Bearer {TOKEN}"},
+        "headers": {name: SECRET_HEADERS[name], "X-Tenant": "acme-eu", "Idempotency-Key": "k-123"},
         "fail_on_error": fail_on_error,
         **NO_RETRY,
     }
     result = run_target(config, USERS, tmp_path, env=clean_env(**DEBUG_ENV))
     assert "bad request" in result.stderr
     assert_absent(result, TOKEN)
+    assert "acme-eu" in result.stderr  # headers that are not credentials stay readable
+    assert "k-123" in result.stderr
 
 
 def test_about_does_not_show_secrets(tmp_path):
