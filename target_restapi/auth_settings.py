@@ -168,7 +168,7 @@ class AuthSettings:
         for name in ("bearer_token", "api_key_name", "api_key_value", "hmac_header"):
             _no_line_break(values, name, where)
         if kind == "oauth2_client_credentials":
-            _check_token_url(values["oauth2_token_url"], where)
+            _check_oauth2(values, where)
         return cls(
             basic=(values["username"], values["password"]) if kind == "basic" else None,
             bearer_token=values["bearer_token"] if kind == "bearer" else None,
@@ -212,12 +212,20 @@ def _no_line_break(values: Mapping[str, Any], name: str, where: str) -> None:
         raise SettingsError(f"{where}: setting '{name}' contains a line break; remove it")
 
 
-def _check_token_url(url: str, where: str) -> None:
-    parts = urlsplit(url)
+def _check_oauth2(values: Mapping[str, Any], where: str) -> None:
+    parts = urlsplit(values["oauth2_token_url"])
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(
             f"{where}: setting 'oauth2_token_url' must be an http:// or https:// URL"
         )
+    if values.get("oauth2_client_auth") != "body":
+        try:
+            f"{values['oauth2_client_id']}:{values['oauth2_client_secret']}".encode("latin-1")
+        except UnicodeEncodeError:
+            raise SettingsError(
+                f"{where}: 'oauth2_client_id' or 'oauth2_client_secret' has characters that "
+                "HTTP Basic cannot carry (outside latin-1); set 'oauth2_client_auth' to 'body'"
+            ) from None
 
 
 def auth_secrets(values: Mapping[str, Any]) -> list[str]:

@@ -37,10 +37,7 @@ def redact_url(url: str) -> str:
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     """Mask the values of headers that carry credentials."""
-    return {
-        name: REDACTED if is_secret_header(name) else value
-        for name, value in headers.items()
-    }
+    return {name: REDACTED if is_secret_header(name) else value for name, value in headers.items()}
 
 
 def basic_token(username: str, password: str) -> str:

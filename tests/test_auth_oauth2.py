@@ -271,8 +271,9 @@ def test_fetched_tokens_and_the_client_secret_never_reach_logs_or_error_files(
         ({"oauth2_client_secret": None}, "oauth2_client_secret"),
         ({"oauth2_token_url": None}, "oauth2_token_url"),
         ({"oauth2_token_url": "ftp://127.0.0.1/token"}, "oauth2_token_url"),
+        ({"oauth2_client_secret": "s€cret-Basic-1"}, "set 'oauth2_client_auth' to 'body'"),
     ],
-    ids=["no-secret", "no-token-url", "not-http"],
+    ids=["no-secret", "no-token-url", "not-http", "not-latin-1-for-basic"],
 )
 def test_incomplete_oauth2_settings_are_refused_at_start(tmp_path, settings, name):
     with Server() as server:
@@ -283,3 +284,4 @@ def test_incomplete_oauth2_settings_are_refused_at_start(tmp_path, settings, nam
     assert name in result.stderr
     assert server.requests == []
     assert "Traceback" not in result.stderr
+    assert "s€cret-Basic-1" not in result.stderr
