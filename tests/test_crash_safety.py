@@ -108,7 +108,7 @@ class Run:
                 stdin=stdin,
                 stdout=out,
                 stderr=err,
-                env=clean_env(),
+                env=clean_env(PYTHONFAULTHANDLER="1"),  # SIGABRT prints every thread's stack
             )
 
     def states(self) -> list:
@@ -131,7 +131,10 @@ class Run:
         try:
             code = self.proc.wait(timeout=EXIT_WITHIN)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {EXIT_WITHIN}s after {signal.Signals(signum).name}")
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait(timeout=EXIT_WITHIN)
+            name = signal.Signals(signum).name
+            pytest.fail(f"still running {EXIT_WITHIN}s after {name}; stderr:\n{self.stderr}")
         return code, time.monotonic() - sent
 
     def stop(self) -> None:
