@@ -33,7 +33,6 @@ class StreamSettings:
     request_mode: str
     batch_size: int
     sleep_seconds: float
-    max_requests_per_second: float | None
     fail_on_error: bool
     timeout_seconds: float
     max_concurrency: int
@@ -111,7 +110,6 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         request_mode=values["request_mode"],
         batch_size=int(values["batch_size"]),
         sleep_seconds=int(values["request_sleep_interval_ms"]) / 1000,
-        max_requests_per_second=values.get("max_requests_per_second"),
         fail_on_error=bool(values["fail_on_error"]),
         timeout_seconds=float(values["timeout_seconds"]),
         max_concurrency=int(values["max_concurrency"]),

@@ -69,7 +69,8 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             "max_requests_per_second",
             th.NumberType(exclusive_minimum=0),
             description="Start at most this many requests a second (retries included), "
-            "evenly spaced, however many are in flight; per stream.",
+            "evenly spaced, however many are in flight; the top-level rate is shared by the "
+            "streams that take it.",
         ),
         th.Property(
             "fail_on_error",

@@ -18,7 +18,7 @@ from target_restapi.dispatch import Dispatcher
 from target_restapi.dryrun import DryRunTransport
 from target_restapi.encoding import Body, MultipartBody, encode_json, gzip_payload
 from target_restapi.errors import DeliveryError, RecordError, Stopped
-from target_restapi.pacing import AdaptiveLimit, RateLimit
+from target_restapi.pacing import AdaptiveLimit
 from target_restapi.redact import redact_url
 from target_restapi.settings import StreamSettings, resolve
 from target_restapi.shaping import make_shaper
@@ -96,7 +96,7 @@ class RestSink(Sink):
                 tunnels=target.tunnels,
                 pool_size=self.settings.max_concurrency,
                 cert=credentials.cert(self.settings.auth),
-                rate=RateLimit.of(self.settings.max_requests_per_second),
+                rate=target.rate_limit(stream_name),
                 in_flight=AdaptiveLimit.of(
                     self.settings.max_concurrency, f"stream '{stream_name}'"
                 ),

@@ -25,6 +25,7 @@ from target_restapi.auth import Credentials
 from target_restapi.auth_settings import auth_secrets
 from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import SettingsError, TargetError
+from target_restapi.pacing import RateLimit
 from target_restapi.progress import Progress
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.redact import Redactor, basic_token, is_secret_header
@@ -67,6 +68,7 @@ class TargetRestApi(Target):
         self._direct: dict[str, RestSink] = {}
         self._error_files: dict[str, ErrorFile] = {}
         self._response_files: dict[str, ResponseFile] = {}
+        self._rate_limits: dict[str, RateLimit | None] = {}
         if not all(merged(self.config, s)["verify_tls"] for s in _stream_keys(self.config)):
             self.logger.warning("verify_tls is false: TLS certificates are NOT verified")
             # Said once here; urllib3 would repeat it for every request.
@@ -131,6 +133,19 @@ class TargetRestApi(Target):
                     f"a file in {settings.response_file_path}: {exc}"
                 ) from None
         return self._response_files[stream]
+
+    def rate_limit(self, stream: str) -> RateLimit | None:
+        """The request rate a stream keeps, also when its SCHEMA changes.
+
+        The top-level max_requests_per_second is one budget for every stream that takes it
+        (an API's limit is the client's); a stream that sets its own has its own.
+        """
+        own = ((self.config.get("streams") or {}).get(stream) or {}).get("max_requests_per_second")
+        key = stream if own is not None else ""
+        if key not in self._rate_limits:
+            per_second = merged(self.config, stream).get("max_requests_per_second")
+            self._rate_limits[key] = RateLimit.of(per_second)
+        return self._rate_limits[key]
 
     def error_file(self, path: str) -> ErrorFile:
         """The error file at `path`, shared by every stream that names it."""

@@ -56,7 +56,8 @@ def test_interval_applies_per_stream_override(recorder, httpserver, tmp_path):
     assert all(gap >= 0.2 - SLACK for gap in gaps), gaps
 
 
-# max_requests_per_second: one rate for every request in flight, with the pause above
+# max_requests_per_second: one rate for every request in flight and every stream that
+# takes the top-level setting, with the pause above
 
 
 def test_rate_is_shared_by_all_requests_in_flight(tmp_path):
@@ -73,6 +74,41 @@ def test_rate_is_shared_by_all_requests_in_flight(tmp_path):
     assert len(arrivals) == 20
     assert arrivals[-1] - arrivals[0] >= 1.9 - SLACK
     assert sum(at < arrivals[0] + 0.5 for at in arrivals) <= 6  # never a burst
+
+
+def interleaved(n: int, schemas: dict[int, dict] | None = None) -> str:
+    """Records 1..n alternating between streams `a` and `b`; `schemas[i]` is sent before i."""
+    schema = {"type": "object", "properties": {"id": {"type": "integer"}}}
+    lines = [{"type": "SCHEMA", "stream": s, "schema": schema} for s in ("a", "b")]
+    for i in range(1, n + 1):
+        stream = "ab"[i % 2]
+        if schemas and i in schemas:
+            lines.append({"type": "SCHEMA", "stream": stream, "schema": schemas[i]})
+        lines.append({"type": "RECORD", "stream": stream, "record": {"id": i}})
+    return "\n".join(json.dumps(line) for line in lines) + "\n"
+
+
+def test_the_top_level_rate_is_one_budget_for_every_stream(tmp_path):
+    with Server() as server:
+        config = {"url": server.url("/items/#{id}"), "max_requests_per_second": 10}
+        result = run_target(config, interleaved(30), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    arrivals = sorted(got.at for got in server.requests)
+    assert len(arrivals) == 30
+    assert arrivals[-1] - arrivals[0] >= 2.9 - SLACK  # 30 requests at 10/s, two streams
+
+
+def test_the_rate_is_kept_across_a_schema_change(tmp_path):
+    changed = {"type": "object", "properties": {"id": {"type": "integer"}, "x": {}}}
+    with Server() as server:
+        config = {"url": server.url("/items/#{id}"), "max_requests_per_second": 5}
+        result = run_target(config, interleaved(10, {4: changed, 5: changed}), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    arrivals = sorted(got.at for got in server.requests)
+    assert len(arrivals) == 10
+    assert all(b - a >= 0.2 - SLACK for a, b in pairwise(arrivals)), arrivals
 
 
 @pytest.mark.parametrize(
