@@ -80,6 +80,7 @@ def auth_properties() -> list[th.Property]:
         th.Property(
             "client_cert",
             th.StringType,
+            secret=True,  # it may hold the private key
             description="Client certificate for mutual TLS: a PEM file path or PEM text; may "
             "hold the key too.",
         ),

@@ -166,7 +166,13 @@ def test_known_secrets_and_objects(definition):
     """Spot checks of the rule on today's settings."""
     where, plugin = definition
     settings = {s["name"]: s for s in plugin["settings"]}
-    for name in ("password", "ssh_tunnel.private_key", "ssh_tunnel.private_key_password"):
+    secrets = (
+        "password",
+        "client_cert",
+        "ssh_tunnel.private_key",
+        "ssh_tunnel.private_key_password",
+    )
+    for name in secrets:
         assert settings[name].get("sensitive") is True, f"{where}: {name}"
         assert settings[name]["kind"] == "string", f"{where}: {name}"
     assert settings["streams"].get("sensitive") is True, "streams can hold a per-stream password"
