@@ -1,8 +1,9 @@
 """Custom payload templates: a body shape written by the user, filled from each record.
 
 JSON templates are parsed once: a string that is exactly `"#{field}"` takes the field's
-typed value, other strings are filled as text. Form templates (`a=#{x}&b=#{y}`) become
-(key, template) pairs, so values never need escaping by hand. Pure: no I/O.
+typed value, other strings (object keys too) are filled as text. Form templates
+(`a=#{x}&b=#{y}`) become (key, value) template pairs, so nothing needs escaping by hand.
+Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class JsonPayload:
                 f"column {exc.colno} (character {exc.pos})"
             ) from None
         self.fields = tuple(_fields(self._shape))
+        self.is_object = isinstance(self._shape, _Object)
 
     def render(self, record: Mapping[str, Any]) -> Any:
         """The template filled from `record`, as plain JSON-ready data."""
@@ -42,9 +44,18 @@ class _Whole:
         self.field = field
 
 
+class _Object:
+    """A template object: (key, value) pairs, a key being text or a Template."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[tuple[str | Template, Any]]) -> None:
+        self.items = items
+
+
 def _compile(node: Any) -> Any:
     if isinstance(node, dict):
-        return {key: _compile(value) for key, value in node.items()}
+        return _Object([(_text(key), _compile(value)) for key, value in node.items()])
     if isinstance(node, list):
         return [_compile(value) for value in node]
     if isinstance(node, str) and PLACEHOLDER.search(node):
@@ -53,9 +64,14 @@ def _compile(node: Any) -> Any:
     return node
 
 
+def _text(key: str) -> str | Template:
+    """An object key: always text, so a placeholder in it is filled as text."""
+    return Template.parse(key) if PLACEHOLDER.search(key) else key
+
+
 def _fields(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        return [f for value in node.values() for f in _fields(value)]
+    if isinstance(node, _Object):
+        return [f for key, value in node.items for f in [*_fields(key), *_fields(value)]]
     if isinstance(node, list):
         return [f for value in node for f in _fields(value)]
     if isinstance(node, _Whole):
@@ -66,8 +82,8 @@ def _fields(node: Any) -> list[str]:
 
 
 def _render(node: Any, record: Mapping[str, Any]) -> Any:
-    if isinstance(node, dict):
-        return {key: _render(value, record) for key, value in node.items()}
+    if isinstance(node, _Object):
+        return {_render(key, record): _render(value, record) for key, value in node.items}
     if isinstance(node, list):
         return [_render(value, record) for value in node]
     if isinstance(node, _Whole):
@@ -79,19 +95,20 @@ def _render(node: Any, record: Mapping[str, Any]) -> Any:
 
 
 class FormPayload:
-    """A form template such as `name=#{name}&id=#{id}`: keys fixed, values filled as text."""
+    """A form template such as `name=#{name}&id=#{id}`: keys and values filled as text."""
 
     def __init__(self, text: str) -> None:
         self._pairs = [
-            (key, Template.parse(value)) for key, value in parse_qsl(text, keep_blank_values=True)
+            (Template.parse(key), Template.parse(value))
+            for key, value in parse_qsl(text, keep_blank_values=True)
         ]
         if not self._pairs:
             raise ValueError("custom_payload for a form body must look like `key=#{field}&...`")
-        self.fields = tuple(f for _, template in self._pairs for f in template.fields)
+        self.fields = tuple(f for pair in self._pairs for t in pair for f in t.fields)
 
     def render(self, record: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The (key, value) pairs of one record."""
-        return [(key, template.render(record, null="")) for key, template in self._pairs]
+        return [(k.render(record, null=""), v.render(record, null="")) for k, v in self._pairs]
 
 
 class TextPayload:

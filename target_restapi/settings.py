@@ -14,6 +14,7 @@ from typing import Any
 from target_restapi.auth_settings import AuthSettings
 from target_restapi.errors import SettingsError
 from target_restapi.mapping import mapping_problems, parse_mappings
+from target_restapi.payload import JsonPayload, TextPayload
 from target_restapi.responses import check_folder
 from target_restapi.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
 from target_restapi.settings_schema import DEFAULTS, METHODS
@@ -155,9 +156,21 @@ def _shape(values: Mapping[str, Any], where: str) -> Shape:
         set_field_name=bool(values["set_field_name"]),
     )
     try:
-        shape.payload_template()
+        template = shape.payload_template()
     except ValueError as exc:
         raise SettingsError(f"{where}: {exc}; fix the template") from None
+    if shape.static_fields and isinstance(template, TextPayload):
+        raise SettingsError(
+            f"{where}: 'static_fields' cannot be added to a CSV 'custom_payload' line; "
+            "write the constants into the template"
+        )
+    in_object = shape.nested_attribute is None  # else they sit beside the records
+    json_template = isinstance(template, JsonPayload)
+    if shape.static_fields and in_object and json_template and not template.is_object:
+        raise SettingsError(
+            f"{where}: 'static_fields' go into the body object, but 'custom_payload' is "
+            "not a JSON object; make it one, or turn on send_as_nested_attribute"
+        )
     return shape
 
 

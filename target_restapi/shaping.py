@@ -97,7 +97,7 @@ class JsonShaper:
         if self.raw_ok and raw is not None:
             return raw
         shaped = _plain(self._shape, record, self._template)
-        if self._merge_static and isinstance(shaped, Mapping):
+        if self._merge_static:  # an object: records are, and settings refuse other templates
             shaped = {**self._static, **shaped}
         return encode_json(shaped)
 

@@ -199,3 +199,12 @@ def test_content_type_header_setting_wins(recorder, httpserver, tmp_path, mode):
     for seen in recorder.requests:
         assert seen.header("Content-Type") == "text/plain; charset=utf-8"
     assert csv_rows(recorder.requests[0])[0] == COLUMNS
+
+
+def test_static_fields_with_a_csv_template_are_refused_at_start(recorder, httpserver, tmp_path):
+    settings = {"custom_payload": "#{id};#{name}", "static_fields": {"source": "crm"}}
+    result = run_target(config(httpserver, "batch", **settings), data_file(PEOPLE), tmp_path)
+    assert result.returncode != 0
+    assert recorder.requests == []
+    assert "static_fields" in result.stderr
+    assert "write the constants into the template" in result.stderr

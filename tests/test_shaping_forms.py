@@ -350,3 +350,13 @@ def test_content_type_header_setting_wins(recorder, httpserver, tmp_path, body_f
     assert result.returncode == 0, result.stderr
     for seen in recorder.requests:
         assert seen.header("Content-Type") == "application/x-custom"
+
+
+@pytest.mark.parametrize("body_format", FORM_FORMATS)
+def test_placeholders_in_template_keys_are_filled(recorder, httpserver, tmp_path, body_format):
+    settings = {"custom_payload": "tag_#{id}=yes&id=#{id}"}
+    result = run_target(
+        config(httpserver, body_format, "single", **settings), data_file(PEOPLE), tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert received(recorder) == [{f"tag_{r['id']}": "yes", "id": str(r["id"])} for r in RECORDS]

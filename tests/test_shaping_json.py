@@ -307,3 +307,57 @@ def test_content_type_header_setting_wins(recorder, httpserver, tmp_path, mode, 
     assert result.returncode == 0, result.stderr
     for seen in recorder.requests:
         assert seen.header("Content-Type") == "application/vnd.api+json; charset=utf-8"
+
+
+# placeholders in object keys, and static fields that have no object to join
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_placeholders_in_keys_are_filled_as_text(recorder, httpserver, tmp_path, mode):
+    template = json.dumps({"person_#{id}": {"#{name}": "#{score}"}})
+    result = run_target(
+        config(httpserver, mode, custom_payload=template), data_file(PEOPLE), tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert sent_records(recorder, mode) == [
+        {f"person_{r['id']}": {r["name"]: r["score"]}} for r in records_of(PEOPLE, "people")
+    ]
+
+
+def test_a_key_placeholder_the_schema_lacks_is_refused_at_start(recorder, httpserver, tmp_path):
+    template = json.dumps({"#{nope}": "#{id}"})
+    result = run_target(
+        config(httpserver, "single", custom_payload=template), data_file(PEOPLE), tmp_path
+    )
+    assert result.returncode != 0
+    assert recorder.requests == []
+    assert "#{nope}" in result.stderr
+    assert "custom_payload" in result.stderr
+
+
+def test_static_fields_with_a_template_that_is_not_an_object_are_refused(
+    recorder, httpserver, tmp_path
+):
+    settings = {"custom_payload": '["#{id}"]', "static_fields": {"source": "crm"}}
+    result = run_target(config(httpserver, "batch", **settings), data_file(PEOPLE), tmp_path)
+    assert result.returncode != 0
+    assert recorder.requests == []
+    assert "not a JSON object" in result.stderr
+    assert "static_fields" in result.stderr
+
+
+def test_static_fields_beside_the_nested_attribute_suit_any_template(
+    recorder, httpserver, tmp_path
+):
+    settings = {
+        "custom_payload": '["#{id}"]',
+        "static_fields": {"source": "crm"},
+        "send_as_nested_attribute": True,
+    }
+    result = run_target(config(httpserver, "one", **settings), data_file(PEOPLE), tmp_path)
+    assert result.returncode == 0, result.stderr
+    [seen] = recorder.requests
+    assert seen.json() == {
+        "records": [[r["id"]] for r in records_of(PEOPLE, "people")],
+        "source": "crm",
+    }
