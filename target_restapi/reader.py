@@ -71,12 +71,13 @@ def decode_envelope(line: bytes | str) -> Envelope:
         ) from None
     if env.type not in MESSAGE_TYPES:
         raise InputError(
-            f"unknown message type {env.type!r}; expected one of {', '.join(MESSAGE_TYPES)}"
+            f"unknown message type {env.type!r}; expected one of {', '.join(MESSAGE_TYPES)}: "
+            "the tap's output must hold Singer messages only (does something else print to it?)"
         )
     if env.type == "RECORD" and (env.stream is None or not env.record):
-        raise InputError("RECORD message needs 'stream' and 'record'")
+        raise InputError("RECORD message needs 'stream' and 'record'; fix the tap's output")
     if env.type == "STATE" and not env.value:
-        raise InputError("STATE message needs a 'value'")
+        raise InputError("STATE message needs a 'value'; fix the tap's output")
     return env
 
 

@@ -50,22 +50,27 @@ GOOD_END = [
     line({"type": "STATE", "value": {"n": 4}}),
 ]
 
-# case id: (bad line, words the error must hold)
+# case id: (bad line, words the error must hold: what is wrong and where to fix it)
 BAD_LINES = {
-    "malformed_json": (b'{"type": "RECORD", "stream": "users", "record": {"id": 9', ["JSON"]),
-    "unknown_type": (b'{"type": "SURPRISE", "stream": "users"}', ["SURPRISE"]),
+    "malformed_json": (
+        b'{"type": "RECORD", "stream": "users", "record": {"id": 9',
+        ["JSON", "tap"],
+    ),
+    "unknown_type": (b'{"type": "SURPRISE", "stream": "users"}', ["SURPRISE", "tap"]),
+    "record_without_record": (b'{"type": "RECORD", "stream": "users"}', ["record", "tap"]),
+    "state_without_value": (b'{"type": "STATE"}', ["value", "tap"]),
     "record_before_schema": (
         b'{"type": "RECORD", "stream": "orders", "record": {"id": 9}}',
-        ["orders"],
+        ["orders", "schema"],
     ),
-    "schema_validation": (line(record(id="nine", name="x", team="a")), ["users", "id"]),
-    "missing_key_property": (line(record(name="x", team="a")), ["users", "id", "key"]),
+    "schema_validation": (line(record(id="nine", name="x", team="a")), ["users", "id", "fix"]),
+    "missing_key_property": (line(record(name="x", team="a")), ["users", "id", "key", "fix"]),
     "invalid_utf8": (
         b'{"type": "RECORD", "stream": "users", "record": {"id": 9, "name": "\xff\xfe"}}',
-        ["UTF-8"],
+        ["UTF-8", "tap"],
     ),
-    "url_value_null": (line(record(id=9, name="x", team=None)), ["team", "null"]),
-    "url_value_missing": (line(record(id=9, name="x")), ["team", "missing"]),
+    "url_value_null": (line(record(id=9, name="x", team=None)), ["team", "null", "template"]),
+    "url_value_missing": (line(record(id=9, name="x")), ["team", "missing", "template"]),
 }
 MODES = {
     "single": ({"request_mode": "single"}, [[1], [2], [3]]),
