@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 import trustme
-from conftest import Recorder, clean_env, run_target
+from conftest import NO_RETRY, Recorder, clean_env, run_target
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 PASSPHRASE = "open sesame"
@@ -311,6 +312,16 @@ def test_tunnel_is_closed_after_sigterm(sshd, httpserver, recorder, live_target)
     target.proc.send_signal(signal.SIGTERM)
     assert target.wait() == 0, target.stderr
     assert "ssh_tunnel: closed" in target.stderr
+
+
+def test_tunnel_is_closed_after_a_failed_delivery(sshd, httpserver, recorder, tmp_path):
+    recorder.respond = lambda _seen: Response("bad request", status=400)
+    config = {"url": httpserver.url_for("/in"), **NO_RETRY, "ssh_tunnel": sshd.settings()}
+    result = run_target(config, records("users"), tmp_path)
+    assert result.returncode != 0
+    assert len(recorder.requests) == 1  # the request went through the tunnel and failed
+    assert "400" in result.stderr
+    assert "ssh_tunnel: closed" in result.stderr
 
 
 def test_matching_host_key_gives_no_warning(sshd, httpserver, recorder, tmp_path):
