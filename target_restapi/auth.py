@@ -105,8 +105,13 @@ class Credentials:
         """What requests' `cert` takes for the stream's client certificate."""
         return self._cert_files.files(settings.client_cert)
 
-    def auth(self, settings: AuthSettings, *, verify: bool | str, timeout: float) -> AuthChain:
-        """The stream's credentials (or the URL's user-info), then its signer."""
+    def auth(
+        self, settings: AuthSettings, *, verify: bool | str, timeout: float, offline: bool = False
+    ) -> AuthChain:
+        """The stream's credentials (or the URL's user-info), then its signer.
+
+        `offline` (a dry run) fetches no OAuth2 token: a stand-in shows where it would go.
+        """
         auths: list[AuthBase] = []
         if settings.basic is not None:
             auths.append(HTTPBasicAuth(*settings.basic))
@@ -114,6 +119,8 @@ class Credentials:
             auths.append(BearerAuth(settings.bearer_token))
         elif settings.api_key is not None:
             auths.append(ApiKeyAuth(settings.api_key))
+        elif settings.oauth2 is not None and offline:
+            auths.append(BearerAuth("(the token fetched at the first request)"))
         elif settings.oauth2 is not None:
             options = {"verify": verify, "cert": self.cert(settings), "timeout": timeout}
             key = (settings.oauth2, *options.values())

@@ -77,16 +77,18 @@ class RestSink(Sink):
         self._reader = target.reader
         self.tally: Tally = target.tally_for(stream_name)
         self._transport: Transport | DryRunTransport
+        credentials = target.credentials
+        auth = credentials.auth(
+            self.settings.auth,
+            verify=self.settings.verify,
+            timeout=self.settings.timeout_seconds,
+            offline=target.dry_run,
+        )
         if target.dry_run:
-            self._transport = DryRunTransport(stream_name, self.logger, target.redactor)
+            self._transport = DryRunTransport(stream_name, self.logger, target.redactor, auth)
         else:
-            credentials = target.credentials
             self._transport = Transport(
-                auth=credentials.auth(
-                    self.settings.auth,
-                    verify=self.settings.verify,
-                    timeout=self.settings.timeout_seconds,
-                ),
+                auth=auth,
                 timeout_seconds=self.settings.timeout_seconds,
                 sleep_seconds=self.settings.sleep_seconds,
                 retry=self.settings.retry,

@@ -48,6 +48,56 @@ def test_dry_run_shows_at_most_ten_requests_per_stream(recorder, httpserver, tmp
     assert "25 requests would have been sent (first 10 shown)" in result.stderr
 
 
+def dry_run_lines(config: dict, tmp_path) -> list[str]:
+    """The requests a dry run of users.singer shows; the server must get none."""
+    result = run_target({**config, "dry_run": True}, data_file(USERS), tmp_path)
+    assert result.returncode == 0, result.stderr
+    return [
+        line for line in result.stderr.splitlines() if "dry run: stream 'users' request" in line
+    ]
+
+
+def test_dry_run_shows_the_auth_and_signature_the_request_would_carry(
+    recorder, httpserver, tmp_path
+):
+    config = {
+        "url": httpserver.url_for("/users"),
+        "auth_type": "api_key",
+        "api_key_name": "key",
+        "api_key_value": "dry-Key-4-secret",
+        "api_key_location": "query",
+        "hmac_secret": "dry-Hmac-5-secret",
+    }
+    shown = dry_run_lines(config, tmp_path)
+    assert recorder.requests == []
+    assert "/users?key=***" in shown[0]
+    assert "'X-Signature': 'sha256=" in shown[0]
+    bearer = dry_run_lines({**config, "auth_type": "bearer", "bearer_token": "dry-Tok-6"}, tmp_path)
+    assert "'Authorization': '***'" in bearer[0]
+    assert all("dry-" not in line for line in shown + bearer)
+
+
+def test_dry_run_does_not_fetch_an_oauth2_token(recorder, httpserver, tmp_path):
+    config = {
+        "url": httpserver.url_for("/users"),
+        "auth_type": "oauth2_client_credentials",
+        "oauth2_token_url": httpserver.url_for("/token"),
+        "oauth2_client_id": "dry-client",
+        "oauth2_client_secret": "dry-Client-7-secret",
+    }
+    shown = dry_run_lines(config, tmp_path)
+    assert recorder.requests == []  # neither the API nor the token endpoint
+    assert "'Authorization': '***'" in shown[0]
+
+
+def test_dry_run_shows_a_gzip_body_decompressed(recorder, httpserver, tmp_path):
+    config = {"url": httpserver.url_for("/users"), "compression": "gzip"}
+    shown = dry_run_lines(config, tmp_path)
+    assert recorder.requests == []
+    assert "'Content-Encoding': 'gzip'" in shown[0]
+    assert 'body={"id": 1' in shown[0] or 'body={"id":1' in shown[0]
+
+
 def test_progress_lines_during_the_run_and_a_summary_at_the_end(recorder, httpserver, tmp_path):
     recorder.on_request = lambda seen: time.sleep(0.3)
     config = {"url": httpserver.url_for("/users/#{id}"), "progress_interval_seconds": 1}
