@@ -28,9 +28,10 @@ class RetryPolicy:
 
     def waits(self) -> Iterator[float]:
         """Exponential waits with full jitter (backoff's own generators), capped."""
-        for value in backoff.expo(factor=0.5, max_value=self.max_backoff_seconds):
-            if value is not None:
-                yield backoff.full_jitter(value)
+        values = backoff.expo(factor=0.5, max_value=self.max_backoff_seconds)
+        next(values)  # the generator's priming value (None or 0, by version), not a wait
+        for value in values:
+            yield backoff.full_jitter(value)
 
     def wait_for(self, computed: float, retry_after: str | None) -> float:
         """The wait before the next attempt: at least Retry-After, at most the cap."""
