@@ -126,14 +126,24 @@ def sshd(tmp_path_factory):
     stranger_key = make_key(home / "stranger_key")
     (home / "authorized_keys").write_text(f"{user_key.public}\n{encrypted_key.public}\n")
     port = free_port()
+    proc, log = start_sshd(
+        home,
+        port,
+        f"AuthorizedKeysFile {home / 'authorized_keys'}\nPasswordAuthentication no\n"
+        f"PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nAllowUsers {user}\n",
+    )
+    yield Sshd(proc, port, log, user, host_key, user_key, encrypted_key, stranger_key)
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def start_sshd(home: Path, port: int, auth_lines: str) -> tuple[subprocess.Popen, Path]:
+    """sshd -D on 127.0.0.1:`port` with `home`/host_key and the given login settings."""
     config = home / "sshd_config"
     config.write_text(
         f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {home / 'host_key'}\n"
-        f"PidFile {home / 'sshd.pid'}\nAuthorizedKeysFile {home / 'authorized_keys'}\n"
-        "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-        "PermitRootLogin prohibit-password\nAllowTcpForwarding yes\n"
-        f"AllowUsers {user}\nLogLevel DEBUG1\n"
+        f"PidFile {home / 'sshd.pid'}\nStrictModes no\nUsePAM no\n"
+        f"KbdInteractiveAuthentication no\nAllowTcpForwarding yes\nLogLevel DEBUG1\n{auth_lines}"
     )
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation directory
@@ -143,16 +153,40 @@ def sshd(tmp_path_factory):
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return proc, log
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 why = log.read_text(errors="replace") if log.exists() else "no log"
                 pytest.skip(f"could not start sshd: {why.strip()[-500:]}")
             time.sleep(0.05)
-    yield Sshd(proc, port, log, user, host_key, user_key, encrypted_key, stranger_key)
-    proc.terminate()
-    proc.wait(timeout=10)
+
+
+LOGIN_PASSWORD = "pw-Tunnel-8-secret"
+
+
+@pytest.fixture(scope="module")
+def password_sshd(tmp_path_factory):
+    """sshd that accepts only a password, for a throwaway system user (needs root)."""
+    if os.geteuid() != 0 or not all(map(shutil.which, ("useradd", "chpasswd", "userdel"))):
+        pytest.skip("password login needs a throwaway system user: run the tests as root")
+    user = f"tunnelpw{os.getpid()}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", user], check=True)
+    try:
+        subprocess.run(["chpasswd"], input=f"{user}:{LOGIN_PASSWORD}".encode(), check=True)
+        home = tmp_path_factory.mktemp("password_sshd")
+        make_key(home / "host_key")
+        port = free_port()
+        proc, _log = start_sshd(
+            home,
+            port,
+            f"PasswordAuthentication yes\nPubkeyAuthentication no\nAllowUsers {user}\n",
+        )
+        yield {"enable": True, "host": "127.0.0.1", "port": port, "username": user}
+        proc.terminate()
+        proc.wait(timeout=10)
+    finally:
+        subprocess.run(["userdel", user], check=False)
 
 
 def records(stream: str, url_field: bool = False, count: int = 1) -> str:
@@ -322,6 +356,35 @@ def test_tunnel_is_closed_after_a_failed_delivery(sshd, httpserver, recorder, tm
     assert len(recorder.requests) == 1  # the request went through the tunnel and failed
     assert "400" in result.stderr
     assert "ssh_tunnel: closed" in result.stderr
+
+
+def test_password_login(password_sshd, httpserver, recorder, tmp_path):
+    config = {
+        "url": httpserver.url_for("/in"),
+        "ssh_tunnel": {**password_sshd, "password": LOGIN_PASSWORD},
+    }
+    result = run_target(
+        config,
+        records("users"),
+        tmp_path,
+        env=clean_env(TARGET_RESTAPI_LOGLEVEL="DEBUG", LOGLEVEL="DEBUG"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(recorder.requests) == 1
+    assert "ssh_tunnel: closed" in result.stderr
+    assert LOGIN_PASSWORD not in result.stdout + result.stderr
+
+
+def test_a_wrong_password_fails_at_start_without_showing_it(password_sshd, httpserver, tmp_path):
+    config = {
+        "url": httpserver.url_for("/in"),
+        "ssh_tunnel": {**password_sshd, "password": "pw-Wrong-9"},
+    }
+    result = run_target(config, records("users"), tmp_path)
+    assert result.returncode != 0
+    assert "rejected the login" in result.stderr
+    assert "pw-Wrong-9" not in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_matching_host_key_gives_no_warning(sshd, httpserver, recorder, tmp_path):
