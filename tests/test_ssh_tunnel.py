@@ -338,6 +338,29 @@ def test_a_dropped_tunnel_is_reopened(sshd, httpserver, recorder, live_target):
     assert len(TUNNEL_LOG.findall(target.stderr)) == 2
 
 
+def test_a_tunnel_dropped_under_a_request_is_a_retried_connection_error(
+    sshd, httpserver, recorder, tmp_path
+):
+    def drop_the_first(seen) -> None:
+        if len(recorder.requests) == 1:
+            for pid in sshd.sessions():
+                os.kill(pid, signal.SIGTERM)  # the answer has no way back
+            time.sleep(0.3)
+
+    recorder.on_request = drop_the_first
+    config = {
+        "url": httpserver.url_for("/in"),
+        "max_backoff_seconds": 0.2,
+        "ssh_tunnel": sshd.settings(host_key=sshd.known_hosts_line()),
+    }
+    result = run_target(config, records("users"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [seen.json()["id"] for seen in recorder.requests] == [1, 1]  # at least once
+    summary = json.loads(result.stderr[result.stderr.rindex('{"summary"') :].splitlines()[0])
+    assert summary["summary"]["total"]["retries"] >= 1  # the drop counted as a retry
+    assert "dropped; reopening it" in result.stderr
+
+
 def test_tunnel_is_closed_after_sigterm(sshd, httpserver, recorder, live_target):
     config = {"url": httpserver.url_for("/in"), "ssh_tunnel": sshd.settings()}
     target = live_target(config)
