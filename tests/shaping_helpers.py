@@ -144,3 +144,11 @@ def stderr_line_with(stderr: str, needle: str) -> str:
     lines = [line for line in stderr.splitlines() if needle in line]
     assert lines, f"no stderr line mentions {needle!r}:\n{stderr}"
     return lines[-1]
+
+
+def assert_refused_at_start(result, recorder, *words: str) -> None:
+    """The run stopped before sending anything, with an error holding every one of `words`."""
+    assert result.returncode != 0
+    assert recorder.requests == []
+    for word in words:
+        assert word in result.stderr, result.stderr
