@@ -6,10 +6,6 @@ line numbers go into every input error so the user can find the bad line.
 
 from __future__ import annotations
 
-import io
-import os
-import select
-import signal
 import sys
 import threading
 from collections import Counter
@@ -27,8 +23,8 @@ from singer_sdk.singerlib.encoding import GenericSingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_restapi.errors import InputError, RecordError, SettingsError, Stopped
+from target_restapi.interruptible import interruptible
 
-INPUT_BUFFER = 1 << 16  # bytes read from the tap per system call
 MESSAGE_TYPES = ("RECORD", "SCHEMA", "STATE", "ACTIVATE_VERSION", "BATCH")
 INPUT_ERRORS = (
     InputError,
@@ -175,44 +171,3 @@ class SingerLineReader(GenericSingerReader[bytes]):
             self._fail(send=False)
             raise
         return Counter(stats)
-
-
-def interruptible(fd: int, stop: threading.Event) -> IO[bytes]:
-    """Lines from `fd` whose reads end, returning no more data, once `stop` is set by a signal.
-
-    A Python signal handler runs only between bytecodes: a signal that lands just before
-    read() blocks would wait for the tap's next line, forever when the tap is idle. The
-    interpreter's C handler writes to the wakeup pipe at once, and select() watches it.
-    """
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_read, False)
-    os.set_blocking(wake_write, False)
-    signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
-    return io.BufferedReader(_Interruptible(fd, wake_read, stop), buffer_size=INPUT_BUFFER)
-
-
-class _Interruptible(io.RawIOBase):
-    """The raw reads of `interruptible`."""
-
-    def __init__(self, fd: int, wakeup: int, stop: threading.Event) -> None:
-        super().__init__()
-        self._fd = fd
-        self._wakeup = wakeup
-        self._stop = stop
-
-    def readable(self) -> bool:
-        """Always: it is an input."""
-        return True
-
-    def fileno(self) -> int:
-        """The input's file descriptor."""
-        return self._fd
-
-    def readinto(self, buffer: Any) -> int:
-        """Read what the tap wrote; 0 (as at the end of input) once a stop is asked for."""
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self._fd, self._wakeup], [], [])
-            if self._fd in ready:
-                return os.readv(self._fd, [buffer])
-            os.read(self._wakeup, 512)  # a signal: its handler runs as this call returns
-        return 0

@@ -13,7 +13,8 @@ import threading
 
 import pytest
 
-from target_restapi.reader import SingerLineReader, interruptible
+from target_restapi.interruptible import interruptible
+from target_restapi.reader import SingerLineReader
 
 DEADLINE = 10  # seconds before a read that should have ended fails the test
 
