@@ -400,3 +400,10 @@ def test_wildcards_and_varying_parts_match_only_their_shape():
     assert matches("…\nB", "B") and matches("…\nB", "A\nA\nB") and not matches("…\nB", "AB")
     assert matches("A\n…\nB", "A\nB") and matches("A\n…", "A\nC") and not matches("A\n…", "AC")
     assert matches("…", "") and matches("…", "A\nB")
+
+
+def test_readme_is_a_front_door_that_links_every_docs_page():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) < 20_000, "README.md is for a first look: move details to docs/"
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in readme, f"README.md's Documentation list lacks {page.name}"
