@@ -46,9 +46,10 @@ def method_problem(method: str, request_mode: str) -> str | None:
     """GET carries no body: in batch and one modes every record would be thrown away."""
     if method == "GET" and request_mode != "single":
         return (
-            f"method GET with request_mode '{request_mode}' would send no records: a GET "
-            "request carries no body; use POST (or PUT/PATCH) to send records in a body, or "
-            "request_mode 'single' with #{field} placeholders in 'url' or 'headers'"
+            f"method GET cannot be used with request_mode '{request_mode}': a GET request "
+            "carries no body, so the records of a batch would not be sent; use POST (or "
+            "PUT/PATCH) to send records in a body, or request_mode 'single' with the "
+            "record's fields in 'url' or 'headers' as #{field}"
         )
     return None
 

@@ -8,8 +8,11 @@ the SDK's built-ins, as `--about` shows them), so a setting added later is known
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from singer_sdk.helpers import capabilities
 
 ABOUT = "see the settings with `target-restapi --about`"
 
@@ -20,8 +23,11 @@ def unknown_settings(config: Mapping[str, Any], schema: Mapping[str, Any]) -> li
     Other objects (headers, static_fields, stream_maps, ssh_tunnel) are left to the schema.
     """
     top_level = schema.get("properties") or {}
+    unused = sdk_settings()  # accepted, and warned about by `unused_sdk_settings`
     problems = [
-        _unknown_name(str(n), "", top_level, top_level) for n in config if n not in top_level
+        _unknown_name(str(n), "", top_level, top_level)
+        for n in config
+        if n not in top_level and n not in unused
     ]
     entry = (top_level.get("streams") or {}).get("additionalProperties")
     per_stream = (entry.get("properties") or {}) if isinstance(entry, Mapping) else {}
@@ -35,6 +41,30 @@ def unknown_settings(config: Mapping[str, Any], schema: Mapping[str, Any]) -> li
                 if n not in per_stream
             ]
     return problems
+
+
+@functools.cache
+def sdk_settings() -> frozenset[str]:
+    """Every setting the SDK may add to a plugin's schema, read from its capability schemas."""
+    return frozenset(
+        name
+        for attribute, value in vars(capabilities).items()
+        if attribute.endswith("_CONFIG") and isinstance(value, dict)
+        for name in value.get("properties") or {}
+    )
+
+
+def unused_sdk_settings(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """SDK settings this target does not offer (load_method, batch_config, ...): ignored.
+
+    Accepted, since an SDK-wide config may carry them, but said, since they do nothing.
+    """
+    known = schema.get("properties") or {}
+    return [
+        f"'{name}' is an SDK setting this target does not use, so it is ignored; {ABOUT}"
+        for name in config
+        if name in sdk_settings() and name not in known
+    ]
 
 
 def _unknown_name(name: str, where: str, known: Iterable[str], top_level: Iterable[str]) -> str:

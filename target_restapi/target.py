@@ -32,7 +32,11 @@ from target_restapi.redact import Redactor, basic_token, is_secret_header
 from target_restapi.responses import ResponseFile
 from target_restapi.settings import StreamSettings, check_all, merged
 from target_restapi.settings_errors import one_line, schema_problems
-from target_restapi.settings_names import unknown_settings, unused_stream_entries
+from target_restapi.settings_names import (
+    unknown_settings,
+    unused_sdk_settings,
+    unused_stream_entries,
+)
 from target_restapi.settings_schema import CONFIG_SCHEMA
 from target_restapi.sinks import RestSink, Tally
 from target_restapi.state import StateTracker
@@ -101,6 +105,8 @@ class TargetRestApi(Target):
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
         problems = unknown_settings(self._config, schema) + schema_problems(self._config, schema)
+        for warning in unused_sdk_settings(self._config, schema):
+            self.logger.warning("%s", warning)
         if problems and raise_errors:
             raise SettingsError(one_line(problems))
         return problems
