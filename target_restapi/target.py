@@ -220,8 +220,9 @@ class TargetRestApi(Target):
         self._wind_down(send=self.reader.stopped_by is None)
         if self.reader.stopped_by is not None:
             self._report_stop(self.reader.stopped_by)
+            return
         for warning in unused_stream_entries(self.config, self._tallies):
-            self.logger.warning("%s", warning)
+            self.logger.warning("%s", warning)  # all input was read: a misspelt stream name
 
     def _before_failing(self, *, send: bool) -> None:
         """The run is failing: close files and connections, first delivering (`send`).
