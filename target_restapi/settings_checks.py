@@ -38,6 +38,8 @@ def url_problem(url: str) -> str | None:
             f"uses {parts.scheme}://, which this target cannot send to; "
             "use an http:// or https:// URL"
         )
+    if url.startswith("/"):
+        return f"is a path without scheme and host; write it as 'https://<host>{url}'"
     shown = url if "@" not in url else "host/path"  # user:password@ stays unquoted
     return f"has no scheme; write it as 'https://{shown}' (or http://)"
 

@@ -225,8 +225,9 @@ def test_a_streams_entry_that_is_used_is_not_warned(recorder, httpserver, tmp_pa
         ("http:///users", "has no host"),
         ("https://", "has no host"),
         ("http://127.0.0.1:port/users", "is not a valid URL"),
+        ("/users", "is a path without scheme and host; write it as 'https://<host>/users'"),
     ],
-    ids=["ip-no-scheme", "host-no-scheme", "ftp", "no-host", "empty-host", "bad-port"],
+    ids=["ip-no-scheme", "host-no-scheme", "ftp", "no-host", "empty-host", "bad-port", "path"],
 )
 def test_a_url_that_is_not_http_with_a_host_is_refused_at_start(
     recorder, httpserver, tmp_path, url, fix
