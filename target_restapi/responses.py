@@ -17,6 +17,7 @@ import fsspec
 import msgspec
 
 from target_restapi.encoding import CsvLines, encode_json
+from target_restapi.fs_packages import missing_package
 from target_restapi.redact import Redactor, redact_url
 
 FORMATS = ("jsonl", "csv", "json")
@@ -72,8 +73,18 @@ def kept_headers(headers: Any, redact: Redactor) -> dict[str, str]:
 
 
 def check_folder(folder: str) -> str | None:
-    """What keeps fsspec from writing to `folder` (an unknown or uninstalled protocol)."""
+    """What keeps fsspec from writing to `folder`: an unknown or uninstalled protocol.
+
+    Asked at start-up: some drivers are found missing only when first opened.
+    """
     protocol = fsspec.core.split_protocol(folder)[0] or "file"
+    missing = missing_package(protocol)
+    if missing:
+        package, extra = missing
+        return (
+            f"{protocol}:// needs the {package} package, which is not installed; "
+            f"install it with pip install 'target-restapi[{extra}]'"
+        )
     try:
         fsspec.get_filesystem_class(protocol)
     except (ImportError, ValueError) as exc:

@@ -31,6 +31,12 @@ from target_restapi.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.redact import Redactor, basic_token, is_secret_header
 from target_restapi.responses import ResponseFile
 from target_restapi.settings import StreamSettings, check_all, merged
+from target_restapi.settings_errors import one_line, schema_problems
+from target_restapi.settings_names import (
+    unknown_settings,
+    unused_sdk_settings,
+    unused_stream_entries,
+)
 from target_restapi.settings_schema import CONFIG_SCHEMA
 from target_restapi.sinks import RestSink, Tally
 from target_restapi.state import StateTracker
@@ -52,7 +58,8 @@ class TargetRestApi(Target):
         self.max_parallelism = 1
         self.redactor.add(_secrets(self.config))
         self.redactor.install()
-        check_all(self.config)
+        for warning in check_all(self.config):
+            self.logger.warning("%s", warning)
         self.reader: SingerLineReader = self.message_reader  # type: ignore[assignment]
         self.stop = self.reader.stop
         self.reader.before_failing = self._before_failing
@@ -85,13 +92,24 @@ class TargetRestApi(Target):
     redactor = Redactor()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Learn the secrets first: the SDK's own check may quote a setting's value."""
+        """Check names and values against the final schema, all told in one line.
+
+        Replaces the SDK's check, which logs a line per error without a fix. The secrets
+        are learnt first, in case a setting's value is quoted.
+        """
         try:
             self.redactor = Redactor(_secrets(self._config))
         except (AttributeError, TypeError, ValueError):  # malformed: the check will say so
             self.redactor = Redactor()
         self.redactor.install()
-        return super()._validate_config(raise_errors=raise_errors)
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        problems = unknown_settings(self._config, schema) + schema_problems(self._config, schema)
+        for warning in unused_sdk_settings(self._config, schema):
+            self.logger.warning("%s", warning)
+        if problems and raise_errors:
+            raise SettingsError(one_line(problems))
+        return problems
 
     @classmethod
     def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
@@ -202,6 +220,9 @@ class TargetRestApi(Target):
         self._wind_down(send=self.reader.stopped_by is None)
         if self.reader.stopped_by is not None:
             self._report_stop(self.reader.stopped_by)
+            return
+        for warning in unused_stream_entries(self.config, self._tallies):
+            self.logger.warning("%s", warning)  # all input was read: a misspelt stream name
 
     def _before_failing(self, *, send: bool) -> None:
         """The run is failing: close files and connections, first delivering (`send`).
@@ -277,7 +298,10 @@ def _secrets(config: dict) -> list[str]:
     found = tunnel_secrets(config)
     for stream in _stream_keys(config):
         values = merged(config, stream)
-        url = urlsplit(str(values.get("url") or ""))
+        try:
+            url = urlsplit(str(values.get("url") or ""))
+        except ValueError:  # not a URL: the settings check refuses it
+            url = urlsplit("")
         if url.password:
             password = unquote(url.password)
             found += [url.password, password, basic_token(unquote(url.username or ""), password)]
