@@ -129,6 +129,13 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             "form keys are field positions.",
         ),
         th.Property(
+            "csv_delimiter",
+            th.StringType,
+            default=",",
+            description="The one character between CSV fields (`,`, `;`, `|`, a tab, ...), "
+            "in the automatic CSV body and the fields of a CSV `custom_payload`.",
+        ),
+        th.Property(
             "timeout_seconds",
             th.NumberType(minimum=0.001),
             default=60,
