@@ -61,7 +61,9 @@ class _Pairs(list):
 def _load(text: str) -> Any:
     """The template's JSON, numbers keeping their spelling; ValueError says where it is wrong."""
     bare = _blank_strings(text)
-    if placeholder := PLACEHOLDER.search(bare):
+    for placeholder in PLACEHOLDER.finditer(text):
+        if bare[placeholder.start()] != "#":
+            continue  # inside a string
         found = placeholder.group()
         raise ValueError(
             f"custom_payload has {found} outside quotes at {_where(text, placeholder.start())}; "
@@ -104,7 +106,7 @@ def _compile(node: Any, path: str) -> Any:
     if isinstance(node, _Pairs):
         if (twice := _repeated(key for key, _ in node)) is not None:
             raise ValueError(
-                f"custom_payload has the key {json.dumps(twice)} twice in the object at "
+                f"custom_payload has the key {_quoted(twice)} twice in the object at "
                 f"{path}; keep one of them"
             )
         return _Object([(_text(key), _compile(value, _member(path, key))) for key, value in node])
@@ -128,7 +130,12 @@ def _repeated(keys: Iterable[str]) -> str | None:
 
 def _member(path: str, key: str) -> str:
     """The path of an object member: `$.user`, or `$["two words"]`."""
-    return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key)}]"
+    return f"{path}.{key}" if key.isidentifier() else f"{path}[{_quoted(key)}]"
+
+
+def _quoted(key: str) -> str:
+    """A key as a JSON string, so that spaces, quotes and empty keys show."""
+    return json.dumps(key, ensure_ascii=False)
 
 
 def _text(key: str) -> str | Template:

@@ -94,7 +94,7 @@ def shape_problem(shape: Shape, *, single: bool) -> str | None:
 def _csv_template_problem(template: Template, delimiter: str) -> str | None:
     """Values are quoted for `csv_delimiter`: the template must separate them with it."""
     fields, between = template.fields, template.literals[1:-1]
-    for first, separator, second in zip(fields, between, fields[1:], strict=True):
+    for first, separator, second in zip(fields[:-1], between, fields[1:], strict=True):
         if delimiter not in separator:
             return (
                 f"setting 'custom_payload' separates #{{{first}}} and #{{{second}}} with "
