@@ -48,14 +48,9 @@ lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
-ifneq ($(wildcard benchmarks/run.py),)
 bench: venv
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(PY) benchmarks/run.py
-else
-bench:
-	@echo "benchmarks are not written yet (benchmarks/run.py is absent)"
-endif
 
 about: venv
 	@$(VENV)/bin/target-restapi --about --format=markdown
@@ -69,7 +64,7 @@ readme-check: venv
 clean:
 	rm -rf $(VENV) demo/out .pytest_cache .ruff_cache
 
-# Meltano and container (issue 9). The Meltano end-to-end test installs Meltano once into
+# Meltano and container. The Meltano end-to-end test installs Meltano once into
 # .cache/meltano-venv; `make test` runs it too (SKIP_MELTANO_E2E=1 skips it).
 .PHONY: meltano-e2e container-test docker-build
 

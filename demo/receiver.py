@@ -4,9 +4,11 @@ Listens on 127.0.0.1 (port 0 = any free port), prints `listening on http://127.0
 as its first line, then one block per request: method, path, headers (less the usual
 transport ones; Authorization shows only the user name) and the body. Every request is
 answered 200 with `{"ok": true}`, except paths that start with `/status/<code>/`, which are
-answered with that code (to try failures).
+answered with that code (to try failures). With `--certfile` and `--keyfile` it serves HTTPS;
+`--client-ca` then also requires a client certificate that this PEM file verifies.
 
     python demo/receiver.py [--port 8000] [--port-file FILE]
+                            [--certfile cert.pem --keyfile key.pem [--client-ca ca.pem]]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import base64
 import json
 import re
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -70,15 +73,32 @@ class Handler(BaseHTTPRequestHandler):
         """Silence the default access log on stderr; requests are shown on stdout."""
 
 
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext:
+    """The server side of HTTPS, and of mutual TLS when a client CA is given."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.certfile, args.keyfile)
+    if args.client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(args.client_ca)
+    return context
+
+
 def main() -> None:
     """Serve until interrupted or terminated."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
     parser.add_argument("--port-file", type=Path, help="also write the chosen port here")
+    parser.add_argument("--certfile", type=Path, help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--keyfile", type=Path, help="the private key of --certfile (PEM)")
+    parser.add_argument("--client-ca", type=Path, help="require a client certificate it verifies")
     args = parser.parse_args()
+    if bool(args.certfile) != bool(args.keyfile) or (args.client_ca and not args.certfile):
+        parser.error("--certfile and --keyfile go together; --client-ca needs them")
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
+    if args.certfile:
+        server.socket = tls_context(args).wrap_socket(server.socket, server_side=True)
     port = server.server_address[1]
     if args.port_file:
         args.port_file.write_text(f"{port}\n")
