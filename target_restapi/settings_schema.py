@@ -83,7 +83,8 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             th.StringType(allowed_values=list(BODY_FORMATS)),
             default="json",
             description="`json`, `csv`, `form_data` (multipart) or `urlencoded`; sets the "
-            "Content-Type unless `headers` gives one.",
+            "Content-Type unless `headers` gives one (for form_data only multipart/form-data, "
+            "which gets the body's boundary).",
         ),
         th.Property(
             "custom_payload",
