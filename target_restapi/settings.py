@@ -19,7 +19,7 @@ from target_restapi.responses import check_folder
 from target_restapi.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
 from target_restapi.settings_checks import method_problem, start_warnings, url_problem
 from target_restapi.settings_schema import DEFAULTS, METHODS
-from target_restapi.shaping import Shape
+from target_restapi.shaping import Shape, content_type_problem, shape_problem
 from target_restapi.templates import Template, schema_node
 
 
@@ -161,6 +161,7 @@ def _shape(values: Mapping[str, Any], where: str) -> Shape:
         static_fields=dict(values.get("static_fields") or {}),
         mappings=mappings,
         set_field_name=bool(values["set_field_name"]),
+        csv_delimiter=str(values["csv_delimiter"]),
     )
     try:
         template = shape.payload_template()
@@ -178,6 +179,10 @@ def _shape(values: Mapping[str, Any], where: str) -> Shape:
             f"{where}: 'static_fields' go into the body object, but 'custom_payload' is "
             "not a JSON object; make it one, or turn on send_as_nested_attribute"
         )
+    problem = shape_problem(shape, single=values["request_mode"] == "single")
+    problem = problem or content_type_problem(shape.body_format, values.get("headers") or {})
+    if problem:
+        raise SettingsError(f"{where}: {problem}")
     return shape
 
 

@@ -83,7 +83,8 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             th.StringType(allowed_values=list(BODY_FORMATS)),
             default="json",
             description="`json`, `csv`, `form_data` (multipart) or `urlencoded`; sets the "
-            "Content-Type unless `headers` gives one.",
+            "Content-Type unless `headers` gives one (for form_data only multipart/form-data, "
+            "which gets the body's boundary).",
         ),
         th.Property(
             "custom_payload",
@@ -127,6 +128,13 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             default=True,
             description="Put field names in CSV (header row) and form bodies; when false, "
             "form keys are field positions.",
+        ),
+        th.Property(
+            "csv_delimiter",
+            th.StringType,
+            default=",",
+            description="The one character between CSV fields (`,`, `;`, `|`, a tab, ...), "
+            "in the automatic CSV body and the fields of a CSV `custom_payload`.",
         ),
         th.Property(
             "timeout_seconds",

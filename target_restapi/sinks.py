@@ -16,7 +16,7 @@ from singer_sdk.sinks import Sink
 
 from target_restapi.dispatch import Dispatcher
 from target_restapi.dryrun import DryRunTransport
-from target_restapi.encoding import Body, MultipartBody, encode_json, gzip_payload
+from target_restapi.encoding import Body, MultipartBody, add_boundary, encode_json, gzip_payload
 from target_restapi.errors import DeliveryError, RecordError, Stopped
 from target_restapi.pacing import AdaptiveLimit
 from target_restapi.redact import redact_url
@@ -277,6 +277,8 @@ class RestSink(Sink):
         headers = dict(pending.headers)
         if payload is not None and not self._content_type_set:
             headers["Content-Type"] = body.content_type
+        elif payload is not None and isinstance(body, MultipartBody):
+            add_boundary(headers, body.content_type)
         if pending.digest is not None:
             headers[self.settings.idempotency_key_header] = pending.digest.hexdigest()
         if payload is not None and self.settings.compression == "gzip":
