@@ -91,11 +91,19 @@ def shape_problem(shape: Shape, *, single: bool) -> str | None:
     return None
 
 
+CSV_SEPARATORS = frozenset(",;|\t")
+
+
 def _csv_template_problem(template: Template, delimiter: str) -> str | None:
-    """Values are quoted for `csv_delimiter`: the template must separate them with it."""
+    """Values are quoted for `csv_delimiter`: a template split by another delimiter is a slip.
+
+    Two placeholders joined by one common delimiter character other than `csv_delimiter`
+    (`#{id};#{name}` with `,`) would break on the first value holding the real one. Other
+    text between them (`#{first} #{last}`) composes one field and is fine.
+    """
     fields, between = template.fields, template.literals[1:-1]
     for first, separator, second in zip(fields[:-1], between, fields[1:], strict=True):
-        if delimiter not in separator:
+        if separator in CSV_SEPARATORS and separator != delimiter:
             return (
                 f"setting 'custom_payload' separates #{{{first}}} and #{{{second}}} with "
                 f"{separator!r}, not with csv_delimiter {delimiter!r}; set csv_delimiter to "

@@ -432,3 +432,14 @@ def test_a_csv_template_split_by_another_character_is_refused(recorder, httpserv
         "csv_delimiter",
         **settings,
     )
+
+
+def test_a_csv_template_may_join_two_values_into_one_field(recorder, httpserver, tmp_path):
+    config = {
+        "url": httpserver.url_for("/csv"),
+        "body_format": "csv",
+        "custom_payload": "#{id},#{name} #{name}",
+    }
+    result = run_target(config, data_file("users.singer"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert recorder.requests[0].body.decode() == "1,Ada Ada\r\n"
