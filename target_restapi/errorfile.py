@@ -23,6 +23,11 @@ class ErrorFile:
     """Appends failed records as JSON lines, with secrets redacted."""
 
     def __init__(self, path: str, redactor: Redactor) -> None:
+        if "://" in path:  # open() would make a local folder named after the URL
+            raise SettingsError(
+                f"setting 'error_file_path' is {redact_url(path)}, a URL; the error file is "
+                "local: give a local file path"
+            )
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the run)

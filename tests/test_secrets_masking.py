@@ -24,6 +24,7 @@ from target_restapi.errors import DeliveryError
 from target_restapi.redact import Redactor
 from target_restapi.responses import BODY_LIMIT, ResponseFile
 from target_restapi.retry import RetryPolicy
+from target_restapi.target import _secrets
 from target_restapi.transport import EXCERPT_CHARS, Request, Transport
 
 RUN = 4  # no run of this many characters of a secret may show
@@ -161,3 +162,85 @@ def test_a_token_echoed_at_a_cut_never_shows_in_the_run_output(tmp_path, positio
     assert json.loads(outputs["error file"])["status"] == 400
     for where, text in outputs.items():
         assert not leaked(TOKEN, text), f"{where} shows part of the token"
+
+
+# A token that cannot go into a header
+
+
+BAD_TOKENS = [  # letters that no word of the output holds four of in a row
+    "QZX7-JKW9\r\nX-Injected: WQZK-7Y8J",
+    "QZX7-JKW8\nWQZK-7Y8K",
+    "QZX7 JKW7 WQZK 7Y8M",
+    "QZX7-JKW6\x00WQZK-7Y8P",
+    "QZX7-JKW5-é-WQZK-7Y8R",
+]
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS, ids=range(len(BAD_TOKENS)))
+def test_a_token_a_header_cannot_carry_ends_the_run_in_one_masked_line(tmp_path, token):
+    def answer(got):
+        if got.path.startswith("/token"):
+            body = {"access_token": token, "token_type": "Bearer", "expires_in": 60}
+            return 200, {"Content-Type": "application/json"}, json.dumps(body)
+        return 200, {}, "ok"
+
+    with Server(answer) as server:
+        config = {
+            "url": server.url("/api"),
+            "auth_type": "oauth2_client_credentials",
+            "oauth2_token_url": server.url("/token"),
+            "oauth2_client_id": "client-7",
+            "oauth2_client_secret": "cs-Oa7-client-secret",
+            "max_retries": 0,
+        }
+        result = run_target(config, items_input(1), tmp_path)
+        api_requests = server.to("/api")
+
+    assert result.returncode == 1
+    assert api_requests == []
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "access_token" in line]
+    assert "cannot be sent in an HTTP header" in line
+    assert not leaked(token, result.stderr + result.stdout)
+
+
+# Passwords in the paths of the response and error files
+
+PATH_PASSWORD = "pw-Path-Secret-3"
+
+
+def test_a_password_in_the_response_file_path_never_shows(tmp_path):
+    closed = Server()
+    closed.close()  # nothing listens on its port any more
+    folder = f"ftp://bob:{PATH_PASSWORD}@127.0.0.1:{closed.port}/responses"
+    config = {"url": "http://127.0.0.1:1/api", "save_responses": True, "response_file_path": folder}
+    result = run_target(config, items_input(1), tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"ftp://***@127.0.0.1:{closed.port}/responses" in result.stderr
+    assert not leaked(PATH_PASSWORD, result.stderr + result.stdout)
+
+
+@pytest.mark.parametrize(
+    "path", [f"ftp://bob:{PATH_PASSWORD}@host/errors.jsonl", f"s3://key:{PATH_PASSWORD}@bucket/e"]
+)
+def test_a_password_in_the_error_file_path_never_shows(tmp_path, path):
+    config = {"url": "http://127.0.0.1:1/api", "fail_on_error": False, "error_file_path": path}
+    config["max_retries"] = 0
+    result = run_target(config, items_input(1), tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "setting 'error_file_path'" in result.stderr
+    assert path.replace(f"bob:{PATH_PASSWORD}", "***").replace(f"key:{PATH_PASSWORD}", "***") in (
+        result.stderr
+    )
+    assert not leaked(PATH_PASSWORD, result.stderr + result.stdout)
+
+
+def test_passwords_in_file_paths_are_known_secrets():
+    config = {
+        "url": "http://127.0.0.1/api",
+        "error_file_path": f"ftp://bob:{PATH_PASSWORD}@host/e.jsonl",
+        "streams": {"s": {"response_file_path": "s3://key:p%40ss-Word-2@bucket/r"}},
+    }
+    assert {PATH_PASSWORD, "p%40ss-Word-2", "p@ss-Word-2"} <= set(_secrets(config))
