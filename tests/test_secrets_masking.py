@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from loopback import Server, items_input
 
+from target_restapi.dryrun import BODY_CHARS as DRY_RUN_BODY_CHARS
 from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import DeliveryError
 from target_restapi.redact import Redactor
@@ -244,3 +245,21 @@ def test_passwords_in_file_paths_are_known_secrets():
         "streams": {"s": {"response_file_path": "s3://key:p%40ss-Word-2@bucket/r"}},
     }
     assert {PATH_PASSWORD, "p%40ss-Word-2", "p@ss-Word-2"} <= set(_secrets(config))
+
+
+def test_a_dry_run_never_shows_part_of_a_secret_its_body_cut(tmp_path):
+    prefix = '{"id":1,"pad":"'
+    head = prefix + "a" * (DRY_RUN_BODY_CHARS - 10 - len(prefix) - len('","t":"')) + '","t":"'
+    record = head + TOKEN + '"}'
+    assert record.index(TOKEN) == DRY_RUN_BODY_CHARS - 10  # the cut falls inside the token
+    schema = {"type": "object", "properties": {"id": {}, "pad": {}, "t": {}}}
+    lines = [
+        json.dumps({"type": "SCHEMA", "stream": "s", "schema": schema, "key_properties": []}),
+        '{"type": "RECORD", "stream": "s", "record": ' + record + "}",
+    ]
+    config = {"url": "http://127.0.0.1:1/api", "bearer_token": TOKEN, "dry_run": True}
+    config["auth_type"] = "bearer"
+    result = run_target(config, "\n".join(lines) + "\n", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "dry run: stream 's' request 1" in result.stderr
+    assert not leaked(TOKEN, result.stderr + result.stdout)
