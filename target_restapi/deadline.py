@@ -69,6 +69,8 @@ class Watchdog:
         self._watches: set[Watch] = set()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        with self._changed:  # started now: starting it with a request would delay that one
+            self._start()
 
     @contextmanager
     def watch(self, seconds: float) -> Iterator[Watch]:
@@ -76,9 +78,8 @@ class Watchdog:
         watch = Watch(time.monotonic() + seconds)
         with self._changed:
             self._watches.add(watch)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
-                self._thread.start()
+            if self._thread is None:  # after close()
+                self._start()
             self._changed.notify()
         _current.watch = watch
         try:
@@ -95,6 +96,10 @@ class Watchdog:
             self._changed.notify()
         if thread is not None:
             thread.join(timeout=5)
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         me = threading.current_thread()
