@@ -69,6 +69,7 @@ class Watchdog:
         self._watches: set[Watch] = set()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._idle = False  # waiting for a request, with no time limit
         with self._changed:  # started now: starting it with a request would delay that one
             self._start()
 
@@ -80,7 +81,8 @@ class Watchdog:
             self._watches.add(watch)
             if self._thread is None:  # after close()
                 self._start()
-            self._changed.notify()
+            if self._idle or seconds < POLL_SECONDS:  # else it wakes in time on its own
+                self._changed.notify()
         _current.watch = watch
         try:
             yield watch
@@ -115,7 +117,9 @@ class Watchdog:
                         watch.expire("stopped")
                 pending = [w.deadline for w in self._watches if w.expired is None]
                 if not pending:
+                    self._idle = True
                     self._changed.wait()
+                    self._idle = False
                     continue
                 wake = min(pending) - now
                 if self._stop_at is not None:
