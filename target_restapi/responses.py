@@ -94,7 +94,7 @@ class ResponseFile:
         name = f"{safe_name(stream)}-{stamp}.{file_format}"
         fs, root = fsspec.core.url_to_fs(folder)
         fs.makedirs(root, exist_ok=True)
-        self.path = f"{folder.rstrip('/')}/{name}"
+        self.path = redact_url(f"{folder.rstrip('/')}/{name}")  # for messages: no password
         self._file = fs.open(f"{root.rstrip('/')}/{name}", "wb")
         self._format = file_format
         self._redactor = redactor
