@@ -140,7 +140,8 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             "timeout_seconds",
             th.NumberType(minimum=0.001),
             default=60,
-            description="Time limit for connecting and for each read of an answer.",
+            description="Time limit for a whole request: connecting, sending it and reading "
+            "the answer; a request past it counts as a timeout (retried).",
         ),
         th.Property(
             "max_concurrency",

@@ -7,6 +7,8 @@ STATE lines are written by the StateTracker once every earlier record was delive
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 from types import FrameType
@@ -23,12 +25,13 @@ from singer_sdk.mapper import SameRecordTransform
 
 from target_restapi.auth import Credentials
 from target_restapi.auth_settings import auth_secrets
+from target_restapi.deadline import STOP_GRACE_SECONDS
 from target_restapi.errorfile import ErrorFile
-from target_restapi.errors import SettingsError, TargetError
+from target_restapi.errors import SettingsError, Stopped, TargetError
 from target_restapi.pacing import RateLimit
 from target_restapi.progress import Progress
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
-from target_restapi.redact import Redactor, basic_token, is_secret_header
+from target_restapi.redact import Redactor, basic_token, is_secret_header, redact_url, url_secrets
 from target_restapi.responses import ResponseFile
 from target_restapi.settings import StreamSettings, check_all, merged
 from target_restapi.settings_errors import one_line, schema_problems
@@ -148,7 +151,7 @@ class TargetRestApi(Target):
             except OSError as exc:
                 raise SettingsError(
                     f"stream '{stream}': setting 'response_file_path': cannot create or open "
-                    f"a file in {settings.response_file_path}: {exc}"
+                    f"a file in {redact_url(settings.response_file_path or '')}: {exc}"
                 ) from None
         return self._response_files[stream]
 
@@ -216,8 +219,12 @@ class TargetRestApi(Target):
         """Sinks send on their own schedule; the SDK's periodic drain is not needed."""
 
     def process_endofpipe(self) -> None:
-        """Send everything still pending, unless a signal asked to stop sending."""
-        self._wind_down(send=self.reader.stopped_by is None)
+        """Send everything still pending, unless a signal asked to stop sending.
+
+        A signal may also come while the last requests are sent: it ends them the same way.
+        """
+        with contextlib.suppress(Stopped):  # what was not sent is counted: reported below
+            self._wind_down(send=self.reader.stopped_by is None)
         if self.reader.stopped_by is not None:
             self._report_stop(self.reader.stopped_by)
             return
@@ -254,18 +261,26 @@ class TargetRestApi(Target):
         name = signal.Signals(signum).name
         left = sum(sink.undelivered for sink in self._sinks())
         if left:
-            raise TargetError(
-                f"stopped by {name}: {left} records were not delivered; every STATE "
-                "emitted covers only delivered records, so rerun the tap from the last one"
-            )
+            raise TargetError(f"stopped by {name}: {left} records were not delivered{_RERUN}")
         self.logger.info("stopped by %s: every record received was delivered", name)
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT: stop reading, let the request in flight finish, send no more.
+        """SIGTERM/SIGINT: stop reading, give requests in flight a moment, send no more.
 
-        The SDK's own handler drains and exits 0 even when sending fails; not used.
+        A second signal exits at once. The SDK's own handler drains and exits 0 even when
+        sending fails; not used.
         """
-        self.logger.info("received %s: stopping", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if self.reader.stopped_by is not None:
+            # Written straight to stderr: the interrupted code may hold a logging lock.
+            os.write(2, f"received {name} again: exiting at once{_RERUN}\n".encode())
+            os._exit(128 + signum)
+        self.logger.info(
+            "received %s: stopping; requests in flight get %g s to finish, "
+            "a second signal exits at once",
+            name,
+            STOP_GRACE_SECONDS,
+        )
         self.reader.interrupt(signum)
 
     def _sinks(self) -> list[RestSink]:
@@ -280,6 +295,9 @@ class TargetRestApi(Target):
     def _write_state_line(value: bytes) -> None:
         sys.stdout.write(value.decode() + "\n")
         sys.stdout.flush()
+
+
+_RERUN = "; every STATE emitted covers only delivered records, so rerun the tap from the last one"
 
 
 def _discard(_state: bytes) -> None:
@@ -312,6 +330,8 @@ def _secrets(config: dict) -> list[str]:
             if is_secret_header(str(name)):
                 found += [str(value), str(value).partition(" ")[2]]  # "Bearer <token>"
         found += auth_secrets(values)
+        for path in ("response_file_path", "error_file_path"):
+            found += url_secrets(str(values.get(path) or ""))  # ftp://user:password@...
     return found
 
 
