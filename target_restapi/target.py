@@ -307,10 +307,12 @@ def _secrets(config: dict) -> list[str]:
         url = urlsplit(str(values.get("url") or ""))
         if url.password:
             password = unquote(url.password)
-            found += [url.password, password, basic_token(unquote(url.username or ""), password)]
+            user = unquote(url.username or "")
+            found += [url.password, password, basic_token(user, password, utf8=True)]
         if values.get("password") is not None:
             password = str(values["password"])
-            found += [password, basic_token(str(values.get("username") or ""), password)]
+            user = str(values.get("username") or "")
+            found += [password, basic_token(user, password, utf8=True)]
         for name, value in dict(values.get("headers") or {}).items():
             if is_secret_header(str(name)):
                 found += [str(value), str(value).partition(" ")[2]]  # "Bearer <token>"
