@@ -12,7 +12,10 @@ import gzip
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from pathlib import PurePosixPath
 from typing import IO, Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import msgspec
 from upath import UPath
@@ -42,16 +45,26 @@ def batch_lines(
         )
     gzipped = encoding.get("compression") == "gzip"
     root = ((batch_config or {}).get("storage") or {}).get("root")
-    for entry in manifest:
-        path = UPath(root) / UPath(str(entry)).name if root else UPath(str(entry))
-        yield from _file_lines(str(entry), path, gzipped=gzipped)
+    for entry in map(str, manifest):
+        name = PurePosixPath(urlsplit(entry).path).name
+        yield from _file_lines(entry, f"{root.rstrip('/')}/{name}" if root else entry, gzipped)
 
 
-def _file_lines(name: str, path: UPath, *, gzipped: bool) -> Iterator[tuple[str, bytes]]:
+def _open(location: str) -> IO[bytes]:
+    """A local path or file:// URL opened as a plain file (pipes too); others by fsspec."""
+    parts = urlsplit(location)
+    if parts.scheme == "file":
+        return open(url2pathname(parts.path), "rb")
+    if len(parts.scheme) <= 1:  # none, or a Windows drive letter
+        return open(location, "rb")
+    return UPath(location).open("rb")
+
+
+def _file_lines(name: str, location: str, gzipped: bool) -> Iterator[tuple[str, bytes]]:
     where = f"BATCH file '{name}'"
     with ExitStack() as files:
         try:
-            file: IO[bytes] = files.enter_context(path.open("rb"))
+            file: IO[bytes] = files.enter_context(_open(location))
             if gzipped:
                 file = files.enter_context(gzip.GzipFile(fileobj=file))
         except Exception as exc:  # missing, unreadable, or an fsspec protocol not installed
