@@ -31,20 +31,30 @@ def batch_lines(
 ) -> Iterator[tuple[str, bytes]]:
     """(where, record JSON) for each record of the BATCH message's files, in order.
 
-    `where` names the file and line for error messages. A file that cannot be opened or
-    decoded raises InputError naming it, once the records before the fault were given.
+    The message is checked at once; `where` names the file and line for error messages.
+    A file that cannot be opened or decoded raises InputError naming it, once the
+    records before the fault were given.
     """
     encoding = message.get("encoding")
     manifest = message.get("manifest")
-    if not isinstance(encoding, Mapping) or not isinstance(manifest, list):
-        raise InputError("BATCH message needs 'encoding' and 'manifest'; fix the tap's output")
+    if (
+        not isinstance(message.get("stream"), str)
+        or not isinstance(encoding, Mapping)
+        or not isinstance(manifest, list)
+    ):
+        raise InputError(
+            "BATCH message needs 'stream', 'encoding' and 'manifest'; fix the tap's output"
+        )
     if encoding.get("format") != "jsonl" or encoding.get("compression") not in COMPRESSIONS:
         raise InputError(
             f"BATCH encoding {dict(encoding)} is not supported: only format 'jsonl', "
             "with compression 'gzip' or none; set the tap's batch_config to that"
         )
-    gzipped = encoding.get("compression") == "gzip"
     root = ((batch_config or {}).get("storage") or {}).get("root")
+    return _lines(manifest, root, gzipped=encoding.get("compression") == "gzip")
+
+
+def _lines(manifest: list, root: str | None, *, gzipped: bool) -> Iterator[tuple[str, bytes]]:
     for entry in map(str, manifest):
         name = PurePosixPath(urlsplit(entry).path).name
         yield from _file_lines(entry, f"{root.rstrip('/')}/{name}" if root else entry, gzipped)

@@ -216,3 +216,16 @@ def test_a_batch_file_is_streamed_not_read_whole(recorder, httpserver, tmp_path)
     assert proc.returncode == 0, stderr.decode()
     assert [seen.json()["id"] for seen in recorder.requests] == [1, 2]
     assert json.loads(stdout) == {"at": 1}
+
+
+def test_batch_records_of_a_mapped_stream_take_the_stream_maps(recorder, httpserver, tmp_path):
+    path = batch_file(tmp_path / "a.jsonl", range(1, 3), gzipped=False)
+    config = {
+        "url": httpserver.url_for("/users"),
+        "stream_maps": {"users": {"upper": "name.upper()"}},
+    }
+    result = run_target(config, lines(schema(), batch(path, gzipped=False), state(1)), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert [body["upper"] for body in recorder.bodies] == ["N1", "N2"]
+    assert result.states == [{"at": 1}]

@@ -6,8 +6,11 @@ sent: received == delivered + failed + interrupted + not_sent, per stream and in
 
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
-from conftest import NO_RETRY, run_target
+from conftest import NO_RETRY, RUN_TIMEOUT, run_target
 from record_path_helpers import lines, no_traceback, record, schema, state, the_summary
 from werkzeug import Response
 
@@ -141,3 +144,25 @@ def test_a_failing_schema_change_delivers_the_pending_records_first(
     assert sent == [("/teams/blue", (3,)), ("/teams/red", (1, 2, 4))]
     counts = the_summary(result.stderr)["total"]
     assert (counts["received"], counts["delivered"]) == (4, 4)
+
+
+def test_a_stop_counts_the_pending_records_as_not_sent(recorder, httpserver, live_target):
+    """SIGTERM with a batch pending: not sent, and the summary still adds up."""
+    config = {
+        "url": httpserver.url_for("/x"),
+        "request_mode": "batch",
+        "batch_size": 100,
+        "streams": {"events": {"request_mode": "single"}},
+    }
+    target = live_target(config)
+    target.send(lines(schema("users"), schema("events"), record(1), record(2), record(3)))
+    target.send(lines(record(7, "events")))  # its request shows every line before was read
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not recorder.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    target.proc.send_signal(signal.SIGTERM)
+
+    assert target.wait() == 1
+    streams = the_summary(target.stderr)["streams"]
+    assert (streams["users"]["received"], streams["users"]["not_sent"]) == (3, 3)
+    assert (streams["events"]["received"], streams["events"]["delivered"]) == (1, 1)
