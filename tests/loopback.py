@@ -2,8 +2,9 @@
 
 Each connection is answered on its own thread; `answer(got)` decides each answer and
 may sleep. Every request is recorded with the number of requests the server was
-handling when it arrived (itself included), so tests can see concurrency. Used as a
-context manager: `with Server(answer) as server: ...`.
+handling when it arrived (itself included), so tests can see concurrency. An answer of
+None drops the connection without answering. Used as a context manager:
+`with Server(answer) as server: ...`.
 """
 
 from __future__ import annotations
@@ -41,11 +42,11 @@ class _Quiet(ThreadingHTTPServer):
 
 
 class Server:
-    """Records every request; `answer(got)` gives (status, headers, text)."""
+    """Records every request; `answer(got)` gives (status, headers, text), or None to drop."""
 
     def __init__(
         self,
-        answer: Callable[[Got], Answer] | None = None,
+        answer: Callable[[Got], Answer | None] | None = None,
         *,
         host: str = "127.0.0.1",
         tls: ssl.SSLContext | None = None,
@@ -60,6 +61,9 @@ class Server:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without TCP_NODELAY the second waits
+            # for the client's delayed ACK, ~40 ms per request.
+            disable_nagle_algorithm = True
 
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -77,11 +81,15 @@ class Server:
                     )
                     outer.requests.append(got)
                 try:
-                    status, headers, text = outer.answer(got)
+                    answer = outer.answer(got)
                 finally:
                     with outer.lock:
                         outer.in_flight -= 1
                         got.done = time.monotonic()
+                if answer is None:  # close the connection without a word
+                    self.close_connection = True
+                    return
+                status, headers, text = answer
                 data = text.encode()
                 self.send_response(status)
                 for name, value in headers.items():

@@ -1,0 +1,158 @@
+"""The ledger of one run: where every record of the input went, checked against the summary.
+
+Every record the target read is in exactly one place: received by the server (answered
+2xx), in the error file (its stream has fail_on_error false), or counted as not sent
+(failed with fail_on_error true, interrupted, not_sent). Records are read in input order,
+so what was read is a prefix of the input: the summary's `received` says how long.
+A STATE on stdout may only follow records that are received or in the error file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.inprocess import Run
+from tests.support.singer_cases import BAD_KINDS, Case, Line
+
+COUNTS = ("received", "delivered", "failed", "requests", "retries", "interrupted", "not_sent")
+
+
+@dataclass(frozen=True)
+class Rec:
+    """One record of the input: its id, stream and input line."""
+
+    id: int
+    stream: str
+    line: int
+
+
+def error_file_ids(path: Path) -> dict[str, list[int]]:
+    """The ids of the records in the error file, per stream, in file order."""
+    found: dict[str, list[int]] = {}
+    if path.exists():
+        for text in path.read_text().splitlines():
+            entry = json.loads(text)
+            found.setdefault(entry["stream"], []).append(entry["record"]["id"])
+    return found
+
+
+def check_ledger(
+    case: Case,
+    lines: list[Line],
+    run: Run,
+    received: dict[str, list[int]],
+    errors: dict[str, list[int]],
+) -> None:
+    """Assert that the run accounted for every record it read, and emitted STATE safely."""
+    assert run.traceback is None, f"a traceback:\n{run.traceback}"
+    assert not run.leaked_threads, f"threads left running: {run.leaked_threads}"
+    records = [Rec(ident, line.stream or "", line.number) for line in lines for ident in line.ids]
+    stream_of = {rec.id: rec.stream for rec in records}
+    first_bad = next((line.number for line in lines if line.kind in BAD_KINDS), None)
+    readable = [rec for rec in records if first_bad is None or rec.line < first_bad]
+
+    summary = run.summary
+    assert summary is not None, "no JSON summary line in the log"
+    streams = summary["streams"]
+    for name, counts in [*streams.items(), ("total", summary["total"])]:
+        missing = [count for count in COUNTS if count not in counts]
+        assert not missing, f"summary of {name} lacks {missing}: {counts}"
+    for count in COUNTS:
+        added = sum(counts[count] for counts in streams.values())
+        assert summary["total"][count] == added, f"total {count} is not the streams' sum"
+
+    # What was read: a prefix of the input, never past the first bad line.
+    read = records[: sum(counts["received"] for counts in streams.values())]
+    assert len(read) <= len(readable), "records counted as received past a bad line"
+    per_stream = Counter(rec.stream for rec in read)
+    for name in set(streams) | set(per_stream):
+        got = streams.get(name, {}).get("received", 0)
+        assert got == per_stream[name], (
+            f"stream {name}: {got} received, but the first {len(read)} records of the input "
+            f"hold {per_stream[name]} of it: records were skipped or counted out of order"
+        )
+
+    # Each record read is in at most one place, and only in its own stream's.
+    read_ids = {rec.id for rec in read}
+    places = [("received by the server", received), ("in the error file", errors)]
+    for where, found in places:
+        for name, ids in found.items():
+            twice = [i for i, n in Counter(ids).items() if n > 1]
+            assert not twice, f"stream {name}: records {twice} {where} twice"
+            alien = [i for i in ids if stream_of.get(i) != name]
+            assert not alien, f"records {alien} {where} under stream {name}, not their own"
+            unread = sorted(set(ids) - read_ids)
+            assert not unread, f"records {unread} {where} but not counted as received"
+    accepted = {i for ids in received.values() for i in ids}
+    failed = {i for ids in errors.values() for i in ids}
+    both = sorted(accepted & failed)
+    assert not both, f"records {both} both received by the server and in the error file"
+
+    # The summary adds up, and matches what the server and the error file hold.
+    fatal = False
+    for name, counts in streams.items():
+        fail_on_error = case.stream_setting(name, "fail_on_error")
+        fatal = fatal or (fail_on_error and counts["failed"] > 0)
+        parts = ("delivered", "failed", "interrupted", "not_sent")
+        assert counts["received"] == sum(counts[p] for p in parts), (
+            f"stream {name}: received != delivered + failed + interrupted + not_sent: {counts}"
+        )
+        assert counts["delivered"] == len(received.get(name, [])), (
+            f"stream {name}: {counts['delivered']} delivered, the server accepted "
+            f"{len(received.get(name, []))}"
+        )
+        in_file = len(errors.get(name, []))
+        assert in_file == (0 if fail_on_error else counts["failed"]), (
+            f"stream {name} (fail_on_error {fail_on_error}): {counts['failed']} failed, "
+            f"{in_file} in the error file"
+        )
+
+    # How the run ended.
+    assert run.exit_code == (1 if fatal or first_bad is not None else 0), (
+        f"exit code {run.exit_code}"
+    )
+    if run.exit_code:
+        assert run.errors, "exit code 1 without an ERROR line"
+    if not fatal:
+        assert len(read) == len(readable), "records before the end or a bad line were not read"
+        lost = {n: c for n, c in streams.items() if c["interrupted"] or c["not_sent"]}
+        assert not lost, f"records not sent though nothing failed for good: {lost}"
+        if first_bad is not None:
+            assert any(f"input line {first_bad}:" in e for e in run.errors), (
+                f"no ERROR line names input line {first_bad}"
+            )
+
+    _check_states(lines, run, records, accepted | failed, first_bad, fatal)
+
+
+def _check_states(
+    lines: list[Line],
+    run: Run,
+    records: list[Rec],
+    accounted: set[int],
+    first_bad: int | None,
+    fatal: bool,
+) -> None:
+    """Each STATE printed follows only records received or in the error file."""
+    positions = [state["pos"] for state in run.states]
+    assert positions == sorted(set(positions)), f"STATE lines out of order: {positions}"
+    given = [
+        line.number
+        for line in lines
+        if line.kind == "state" and (first_bad is None or line.number < first_bad)
+    ]
+    for pos in positions:
+        assert pos in given, f"STATE {pos} was never given (or came after a bad line)"
+        behind = [rec.id for rec in records if rec.line < pos and rec.id not in accounted]
+        assert not behind, (
+            f"STATE {pos} emitted though records {behind} before it were neither received "
+            "nor in the error file"
+        )
+    if given and not fatal:
+        assert positions and positions[-1] == given[-1], (
+            f"every record was accounted for, but the last STATE ({given[-1]}) "
+            f"was not emitted: {positions}"
+        )
