@@ -40,14 +40,15 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     return {name: REDACTED if is_secret_header(name) else value for name, value in headers.items()}
 
 
-def basic_token(username: str, password: str) -> str:
+def basic_token(username: str, password: str, *, utf8: bool = False) -> str:
     """The base64 text a Basic Authorization header carries (a secret as well).
 
-    Encoded as requests sends it: latin-1 when the text allows, else UTF-8.
+    `utf8`: as auth.BasicAuth sends it (RFC 7617); else as authlib sends OAuth2 client
+    credentials: latin-1 when the text allows, else UTF-8.
     """
     text = f"{username}:{password}"
     try:
-        raw = text.encode("latin-1")
+        raw = text.encode("utf-8" if utf8 else "latin-1")
     except UnicodeEncodeError:
         raw = text.encode()
     return base64.b64encode(raw).decode()

@@ -19,7 +19,12 @@ from target_restapi.responses import check_folder
 from target_restapi.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
 from target_restapi.settings_schema import DEFAULTS, METHODS
 from target_restapi.shaping import Shape
-from target_restapi.templates import Template, schema_node
+from target_restapi.templates import (
+    Template,
+    header_name_problem,
+    header_value_problem,
+    schema_node,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +97,12 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         )
     headers = {str(k): str(v) for k, v in (values.get("headers") or {}).items()}
     for name, value in headers.items():
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            raise SettingsError(f"{where}: header '{name}' contains a line break; remove it")
+        # Every value rendered from the template holds its literal text: check it now.
+        problem = header_name_problem(name) or header_value_problem(
+            "x".join(Template.parse(value).literals)
+        )
+        if problem:
+            raise SettingsError(f"{where}: setting 'headers': header '{name}' {problem}")
     if values.get("ca_bundle") and not Path(values["ca_bundle"]).is_file():
         raise SettingsError(f"{where}: setting 'ca_bundle' names no readable file")
     if values["save_responses"]:

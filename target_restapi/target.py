@@ -10,19 +10,22 @@ from __future__ import annotations
 import signal
 import sys
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import urllib3
 from singer_sdk import Target
 from singer_sdk.helpers.capabilities import (
     ADD_RECORD_METADATA_CONFIG,
+    BATCH_CONFIG,
     TARGET_VALIDATE_RECORDS_CONFIG,
+    PluginCapabilities,
 )
 from singer_sdk.mapper import SameRecordTransform
 
 from target_restapi.auth import Credentials
 from target_restapi.auth_settings import auth_secrets
+from target_restapi.batch import batch_lines
 from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import SettingsError, TargetError
 from target_restapi.pacing import RateLimit
@@ -45,6 +48,7 @@ class TargetRestApi(Target):
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = RestSink
     message_reader_class = SingerLineReader
+    capabilities: ClassVar[list] = [*Target.capabilities, PluginCapabilities.BATCH]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -101,6 +105,9 @@ class TargetRestApi(Target):
         except (TargetError, *INPUT_ERRORS) as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
+        except Exception as exc:  # nobody planned for it: still one line, never a traceback
+            cls.logger.error("unexpected %s: %s", type(exc).__name__, exc)
+            sys.exit(1)
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
@@ -108,7 +115,7 @@ class TargetRestApi(Target):
 
         No load_method or batch_size_rows: `request_mode` and `batch_size` decide sending.
         """
-        for builtin in (ADD_RECORD_METADATA_CONFIG, TARGET_VALIDATE_RECORDS_CONFIG):
+        for builtin in (ADD_RECORD_METADATA_CONFIG, BATCH_CONFIG, TARGET_VALIDATE_RECORDS_CONFIG):
             for name, schema in builtin["properties"].items():
                 config_jsonschema["properties"].setdefault(name, schema)
         super(Target, cls).append_builtin_config(config_jsonschema)
@@ -183,6 +190,24 @@ class TargetRestApi(Target):
         else:
             sink.accept(raw)
 
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """The records of a BATCH manifest's files, one by one, as if they were RECORDs.
+
+        So they are validated, shaped, counted and sequenced alike, and a later STATE
+        waits for them. A file that cannot be read or decoded is bad input.
+        """
+        stream = message_dict.get("stream")
+        if stream not in self.mapper.stream_maps:
+            self._assert_sink_exists(stream)
+        for where, raw in batch_lines(message_dict, self.config.get("batch_config")):
+            if self.stop.is_set():
+                return
+            try:
+                self._on_record(stream, raw)
+            except INPUT_ERRORS as exc:
+                exc.args = (f"{where}: {exc.args[0]}", *exc.args[1:])
+                raise
+
     def _process_record_message(self, message_dict: dict) -> None:
         message_dict["record"] = decode_record(message_dict["raw"])
         super()._process_record_message(message_dict)
@@ -215,12 +240,14 @@ class TargetRestApi(Target):
             self.logger.error("%s", exc)
 
     def _wind_down(self, *, send: bool) -> None:
+        # A SCHEMA change that failed leaves the stream's old sink parked: it counts too.
+        sinks = [*self._sinks_to_clear, *self._sinks()]
         try:
             if send:
-                for sink in self._sinks():
+                for sink in sinks:
                     sink.finish()
         finally:
-            for sink in self._sinks():
+            for sink in sinks:
                 sink.close()
             for file in [*self._error_files.values(), *self._response_files.values()]:
                 file.close()
@@ -280,10 +307,12 @@ def _secrets(config: dict) -> list[str]:
         url = urlsplit(str(values.get("url") or ""))
         if url.password:
             password = unquote(url.password)
-            found += [url.password, password, basic_token(unquote(url.username or ""), password)]
+            user = unquote(url.username or "")
+            found += [url.password, password, basic_token(user, password, utf8=True)]
         if values.get("password") is not None:
             password = str(values["password"])
-            found += [password, basic_token(str(values.get("username") or ""), password)]
+            user = str(values.get("username") or "")
+            found += [password, basic_token(user, password, utf8=True)]
         for name, value in dict(values.get("headers") or {}).items():
             if is_secret_header(str(name)):
                 found += [str(value), str(value).partition(" ")[2]]  # "Bearer <token>"
