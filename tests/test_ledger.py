@@ -18,22 +18,35 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, event, example, given, note, settings
 
 from tests.conftest import run_target
 from tests.support.inprocess import Run, run_inprocess
 from tests.support.ledger import check_ledger, error_file_ids
 from tests.support.receiver import FaultyReceiver
-from tests.support.singer_cases import ERROR_FILE, Case, cases
+from tests.support.singer_cases import (
+    BAD_KINDS,
+    ERROR_FILE,
+    FIXED_SETTINGS,
+    Case,
+    Event,
+    Fault,
+    cases,
+)
 
 EXAMPLES = int(os.environ.get("LEDGER_EXAMPLES", "200"))
 RANDOM = os.environ.get("LEDGER_RANDOM") == "1"
-SUBPROCESS_EXAMPLES = 4  # each costs a second of interpreter start-up
+# Shrinking a failure to a minimal case takes minutes here: on request only. Without it
+# the failing case is reported as generated, input, settings and log included.
+SHRINK = os.environ.get("LEDGER_SHRINK") == "1"
+SUBPROCESS_EXAMPLES = 2  # and two explicit ones; each costs a second of start-up
 
 ledger_settings = settings(
     deadline=None,
     derandomize=not RANDOM,
     database=None,
+    print_blob=True,
+    phases=[Phase.explicit, Phase.generate, *([Phase.shrink] if SHRINK else [])],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -60,9 +73,11 @@ def run_case(case: Case, receiver: FaultyReceiver, folder: Path, *, subprocess: 
         run = run_inprocess(config, data, folder)
     errors = error_file_ids(folder / ERROR_FILE)
     note(f"exit code {run.exit_code}; stdout:\n{run.stdout}\nlog:\n{run.stderr}")
-    note(f"received: {receiver.accepted}\nerror file: {errors}\nstrays: {receiver.strays}")
+    note(f"received: {receiver.accepted}\nerror file: {errors}")
+    note(f"attempts: {dict(receiver.attempts)}; strays: {receiver.strays}")
+    _label(lines, run)
     assert not receiver.strays, f"requests the receiver could not place: {receiver.strays}"
-    check_ledger(case, lines, run, receiver.accepted, errors)
+    check_ledger(case, lines, run, receiver.accepted, errors, receiver.attempts)
 
 
 @settings(ledger_settings, max_examples=EXAMPLES)
@@ -72,9 +87,58 @@ def test_every_record_is_accounted_for(receiver, case):
         run_case(case, receiver, Path(folder), subprocess=False)
 
 
+# Two hand-picked runs for the subprocess check: a bad line amid retried and failed
+# requests (fail_on_error false), and a failure that stops the run.
+BAD_LINE_RUN = Case(
+    streams=["s0", "s1"],
+    events=[
+        Event("record", 0),
+        Event("record", 1),
+        Event("state"),
+        Event("record", 0),
+        Event("batch", 1, size=2, gzip=True),
+        Event("state"),
+        Event("malformed_json"),
+        Event("record", 0),
+    ],
+    settings={
+        **FIXED_SETTINGS,
+        "request_mode": "batch",
+        "batch_size": 2,
+        "fail_on_error": False,
+        "max_concurrency": 2,
+        "max_retries": 1,
+        "send_as_nested_attribute": True,
+        "compression": "gzip",
+    },
+    overrides={"s1": {"request_mode": "single"}},
+    faults=[Fault(503), Fault(400), Fault(None), Fault(200, 0.01)],
+)
+FAILING_RUN = Case(
+    streams=["s0"],
+    events=[*[Event("record")] * 3, Event("state"), Event("record"), Event("state")],
+    settings={**FIXED_SETTINGS, "fail_on_error": True, "max_retries": 0},
+    overrides={},
+    faults=[Fault(200), Fault(500)],
+)
+
+
 @settings(ledger_settings, max_examples=SUBPROCESS_EXAMPLES)
+@example(case=BAD_LINE_RUN)
+@example(case=FAILING_RUN)
 @given(case=cases())
 def test_every_record_is_accounted_for_as_a_subprocess(receiver, case):
     """The same check on a few runs as the CLI: stderr is the process's own, exit code too."""
     with tempfile.TemporaryDirectory(prefix="ledger-") as folder:
         run_case(case, receiver, Path(folder), subprocess=True)
+
+
+def _label(lines, run: Run) -> None:
+    """Statistics (pytest --hypothesis-show-statistics): which kinds of runs were tried."""
+    event(f"exit code {run.exit_code}")
+    bad = next((line.kind for line in lines if line.kind in BAD_KINDS), None)
+    event(f"bad line: {bad}")
+    summary = run.summary or {"total": {}}
+    for count in ("failed", "retries", "not_sent"):
+        event(f"{count}: {'some' if summary['total'].get(count) else 'none'}")
+    event(f"STATE lines emitted: {'some' if run.stdout else 'none'}")

@@ -45,14 +45,22 @@ def check_ledger(
     run: Run,
     received: dict[str, list[int]],
     errors: dict[str, list[int]],
+    attempts: dict[str, int],
 ) -> None:
-    """Assert that the run accounted for every record it read, and emitted STATE safely."""
+    """Assert that the run accounted for every record it read, and emitted STATE safely.
+
+    `received` and `attempts` are what the server accepted and saw, per stream; `errors`
+    the ids in the error file per stream.
+    """
     assert run.traceback is None, f"a traceback:\n{run.traceback}"
+    unexpected = [line for line in run.errors if "| unexpected " in line]
+    assert not unexpected, f"an exception nobody planned for: {unexpected}"
     assert not run.leaked_threads, f"threads left running: {run.leaked_threads}"
     records = [Rec(ident, line.stream or "", line.number) for line in lines for ident in line.ids]
     stream_of = {rec.id: rec.stream for rec in records}
     first_bad = next((line.number for line in lines if line.kind in BAD_KINDS), None)
-    readable = [rec for rec in records if first_bad is None or rec.line < first_bad]
+    # A bad BATCH line's records before its bad one are read too: `<=`.
+    readable = [rec for rec in records if first_bad is None or rec.line <= first_bad]
 
     summary = run.summary
     assert summary is not None, "no JSON summary line in the log"
@@ -103,6 +111,11 @@ def check_ledger(
         assert counts["delivered"] == len(received.get(name, [])), (
             f"stream {name}: {counts['delivered']} delivered, the server accepted "
             f"{len(received.get(name, []))}"
+        )
+        seen = attempts.get(name, 0)
+        assert seen == counts["requests"] + counts["retries"], (
+            f"stream {name}: the server saw {seen} attempts, the summary says "
+            f"{counts['requests']} requests and {counts['retries']} retries"
         )
         in_file = len(errors.get(name, []))
         assert in_file == (0 if fail_on_error else counts["failed"]), (

@@ -13,7 +13,7 @@ import gzip
 import json
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from tests.loopback import Answer, Got, Server
@@ -23,13 +23,17 @@ RETRY_AFTER = "1"  # more than max_backoff_seconds: the cap must win
 
 
 class FaultyReceiver:
-    """Answers by plan; `accepted` maps each stream to the ids of every accepted record."""
+    """Answers by plan; `accepted` maps each stream to the ids of every accepted record.
+
+    `attempts` counts every request of the run per stream, answered or dropped.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._run = 0
         self._faults: deque[Fault] = deque()
         self.accepted: dict[str, list[int]] = {}
+        self.attempts: Counter[str] = Counter()
         self.strays: list[str] = []  # requests to another run's prefix, or unreadable bodies
         self.server = Server(self._answer)
 
@@ -39,6 +43,7 @@ class FaultyReceiver:
             self._run += 1
             self._faults = deque(faults)
             self.accepted = {}
+            self.attempts = Counter()
             self.strays = []
             self.server.requests.clear()
         return self.server.url(f"/run{self._run}")
@@ -50,6 +55,7 @@ class FaultyReceiver:
         with self._lock:
             fault = self._faults.popleft() if self._faults else Fault(200)
             prefix = f"/run{self._run}/"
+            self.attempts[got.path.removeprefix(prefix)] += 1
         if fault.delay:
             time.sleep(fault.delay)
         if fault.status is None:

@@ -21,26 +21,33 @@ BAD_KINDS = (
     "malformed_json",  # a RECORD line cut short
     "no_schema",  # a RECORD of a stream that never had a SCHEMA
     "schema_mismatch",  # a RECORD whose id is not an integer
-    "not_utf8",
+    "state_not_utf8",  # invalid UTF-8 inside a STATE value
+    "record_not_utf8",  # invalid UTF-8 inside a record's string
     "unknown_type",
     "state_without_value",
+    "bad_batch",  # a BATCH file whose good records are followed by a bad one
+    "batch_missing_file",  # a BATCH manifest naming a file that does not exist
 )
+NEEDS_SCHEMA = ("record", "batch", "bad_batch", "batch_missing_file")
 OK_STATUSES = (200, 201, 202, 204)
 ERROR_STATUSES = (400, 404, 422, 500, 503, 429)  # the last three are retried
 ERROR_FILE = "errors.jsonl"
 # Generous: a request is answered within milliseconds, and one the receiver accepted
 # must never time out and be sent again (it would then be received twice).
 TIMEOUT_SECONDS = 30
+# Every case: retries wait at most 10 ms, so a run stays fast however many it makes.
+FIXED_SETTINGS = {"max_backoff_seconds": 0.01, "timeout_seconds": TIMEOUT_SECONDS}
 
 
 @dataclass(frozen=True)
 class Event:
     """One input line to come: a RECORD, STATE, SCHEMA change, BATCH or bad line."""
 
-    kind: str  # "record", "state", "schema", "batch" or one of BAD_KINDS
+    kind: str  # "record", "state", "schema", "batch", "blank" or one of BAD_KINDS
     stream: int = 0  # index into the case's streams
-    size: int = 0  # records in a BATCH file
+    size: int = 0  # records in a BATCH file (its good ones, for a bad_batch)
     gzip: bool = False  # BATCH file compression
+    twist: bool = False  # schema: a new property, not the same again; bad_batch: cut JSON
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,8 @@ class Line:
     number: int  # 1-based input line number
     kind: str
     stream: str | None = None
-    ids: list[int] = field(default_factory=list)  # records it carries, in order
+    # Records it carries, in order; a bad BATCH line carries those before its bad record.
+    ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -92,9 +100,23 @@ class Case:
                 body[extra[-1]] = "x"
             return body
 
+        def batch(stream: str, ids: list[int], event: Event, bad: bytes = b"") -> dict:
+            suffix = ".gz" if event.gzip else ""
+            path = folder / f"batch-{len(out) + 1}.jsonl{suffix}"
+            data = b"".join(json.dumps(record(stream, i)).encode() + b"\n" for i in ids) + bad
+            if event.kind != "batch_missing_file":
+                path.write_bytes(gzip.compress(data) if event.gzip else data)
+            compression = "gzip" if event.gzip else "none"
+            return {
+                "type": "BATCH",
+                "stream": stream,
+                "encoding": {"format": "jsonl", "compression": compression},
+                "manifest": [path.as_uri()],
+            }
+
         for event in self.events:
             stream = self.streams[event.stream % len(self.streams)]
-            if event.kind in ("record", "batch") and stream not in schemas:
+            if event.kind in NEEDS_SCHEMA and stream not in schemas:
                 schema(stream)
             if event.kind == "record":
                 emit(
@@ -104,26 +126,24 @@ class Case:
                     [next_id],
                 )
                 next_id += 1
-            elif event.kind == "batch":
+            elif event.kind in ("batch", "bad_batch"):
                 ids = list(range(next_id, next_id + event.size))
                 next_id += event.size
-                path = folder / f"batch-{len(out) + 1}.jsonl{'.gz' if event.gzip else ''}"
-                data = b"".join(json.dumps(record(stream, i)).encode() + b"\n" for i in ids)
-                path.write_bytes(gzip.compress(data) if event.gzip else data)
-                compression = "gzip" if event.gzip else "none"
-                message = {
-                    "type": "BATCH",
-                    "stream": stream,
-                    "encoding": {"format": "jsonl", "compression": compression},
-                    "manifest": [path.as_uri()],
-                }
-                emit(message, "batch", stream, ids)
+                bad = b""
+                if event.kind == "bad_batch":
+                    bad = b'{"id": 0, "v": ' if event.twist else b'{"id": "zero"}\n'
+                emit(batch(stream, ids, event, bad), event.kind, stream, ids)
+            elif event.kind == "batch_missing_file":
+                emit(batch(stream, [], event), event.kind, stream)
             elif event.kind == "state":
                 emit({"type": "STATE", "value": {"pos": len(out) + 1}}, "state")
             elif event.kind == "schema":
                 extra = schemas.setdefault(stream, [])
-                extra.append(f"w{len(out) + 1}")
+                if event.twist:
+                    extra.append(f"w{len(out) + 1}")
                 schema(stream)
+            elif event.kind == "blank":
+                emit(b"  ", "blank")
             else:
                 emit(_bad_line(event.kind, stream if stream in schemas else None), event.kind)
         return out
@@ -169,8 +189,11 @@ def _bad_line(kind: str, stream: str | None) -> bytes | dict:
         return {"type": "RECORD", "stream": stream, "record": {"id": "zero"}}
     if kind in ("no_schema", "schema_mismatch"):
         return {"type": "RECORD", "stream": "ghost", "record": {"id": 0}}
-    if kind == "not_utf8":
+    if kind == "state_not_utf8":
         return b'{"type": "STATE", "value": "\xff\xfe"}'
+    if kind == "record_not_utf8":
+        name = (stream or "ghost").encode()
+        return b'{"type": "RECORD", "stream": "' + name + b'", "record": {"id": 0, "v": "\xff"}}'
     if kind == "unknown_type":
         return {"type": "NOPE", "stream": "s0"}
     return {"type": "STATE"}
@@ -178,21 +201,21 @@ def _bad_line(kind: str, stream: str | None) -> bytes | dict:
 
 # Strategies
 
-_event_kinds = st.sampled_from(["record"] * 6 + ["state"] * 2 + ["schema", "batch"])
-events = st.builds(
-    Event,
-    kind=_event_kinds,
-    stream=st.integers(0, 2),
-    size=st.integers(0, 4),
-    gzip=st.booleans(),
-)
-bad_events = st.builds(Event, kind=st.sampled_from(BAD_KINDS), stream=st.integers(0, 2))
+_event_kinds = st.sampled_from(["record"] * 5 + ["state"] * 3 + ["schema", "batch", "blank"])
+_event_fields = {
+    "stream": st.integers(0, 2),
+    "size": st.integers(0, 4),
+    "gzip": st.booleans(),
+    "twist": st.booleans(),
+}
+events = st.builds(Event, kind=_event_kinds, **_event_fields)
+bad_events = st.builds(Event, kind=st.sampled_from(BAD_KINDS), **_event_fields)
 
 
 @st.composite
 def event_lists(draw: st.DrawFn) -> list[Event]:
     """Mostly good input; a third of the cases hold a bad line somewhere."""
-    found = draw(st.lists(events, max_size=25))
+    found = draw(st.lists(events, min_size=1, max_size=25))
     bad = draw(st.one_of(st.none(), st.none(), bad_events))
     if bad is not None:
         found.insert(draw(st.integers(0, len(found))), bad)
@@ -218,8 +241,10 @@ top_settings = st.fixed_dictionaries(
         "send_as_nested_attribute": st.booleans(),
         "compression": st.sampled_from(["none", "gzip"]),
     }
-).map(lambda s: {**s, "max_backoff_seconds": 0.01, "timeout_seconds": TIMEOUT_SECONDS})
-stream_overrides = st.fixed_dictionaries({}, optional=_common)
+).map(lambda s: {**FIXED_SETTINGS, **s})
+stream_overrides = st.fixed_dictionaries(
+    {}, optional={**_common, "max_concurrency": st.integers(1, 3)}
+)
 
 
 @st.composite
