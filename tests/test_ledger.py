@@ -18,13 +18,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import run_target
 from hypothesis import HealthCheck, Phase, event, example, given, note, settings
-
-from tests.conftest import run_target
-from tests.support.inprocess import Run, run_inprocess
-from tests.support.ledger import check_ledger, error_file_ids
-from tests.support.receiver import FaultyReceiver
-from tests.support.singer_cases import (
+from support.inprocess import Run, run_inprocess
+from support.ledger import check_ledger, error_file_ids
+from support.receiver import FaultyReceiver
+from support.singer_cases import (
     BAD_KINDS,
     ERROR_FILE,
     FIXED_SETTINGS,

@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.inprocess import Run
-from tests.support.singer_cases import BAD_KINDS, Case, Line
+from support.inprocess import Run
+from support.singer_cases import BAD_KINDS, Case, Line
 
 COUNTS = ("received", "delivered", "failed", "requests", "retries", "interrupted", "not_sent")
 
@@ -150,7 +150,10 @@ def _check_states(
     fatal: bool,
 ) -> None:
     """Each STATE printed follows only records received or in the error file."""
-    positions = [state["pos"] for state in run.states]
+    try:
+        positions = [state["pos"] for state in run.states]
+    except (ValueError, TypeError, KeyError):
+        raise AssertionError(f"stdout holds more than the STATE given:\n{run.stdout}") from None
     assert positions == sorted(set(positions)), f"STATE lines out of order: {positions}"
     given = [
         line.number

@@ -16,8 +16,9 @@ import time
 from collections import Counter, deque
 from typing import Any
 
-from tests.loopback import Answer, Got, Server
-from tests.support.singer_cases import Fault
+from loopback import Answer, Got, Server
+
+from support.singer_cases import Fault
 
 RETRY_AFTER = "1"  # more than max_backoff_seconds: the cap must win
 
