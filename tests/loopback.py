@@ -50,7 +50,12 @@ class Server:
         *,
         host: str = "127.0.0.1",
         tls: ssl.SSLContext | None = None,
+        nodelay: bool = False,
     ) -> None:
+        """`nodelay`: answer without the ~40 ms an answer's second write waits for the
+        client's delayed ACK (Nagle); for tests that make many requests. Off by default:
+        the pacing tests' timings were measured with it off.
+        """
         self.answer = answer or (lambda got: (200, {}, "ok"))
         self.requests: list[Got] = []
         self.lock = threading.Lock()
@@ -61,9 +66,7 @@ class Server:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: without TCP_NODELAY the second waits
-            # for the client's delayed ACK, ~40 ms per request.
-            disable_nagle_algorithm = True
+            disable_nagle_algorithm = nodelay
 
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)

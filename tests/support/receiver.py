@@ -36,7 +36,7 @@ class FaultyReceiver:
         self.accepted: dict[str, list[int]] = {}
         self.attempts: Counter[str] = Counter()
         self.strays: list[str] = []  # requests to another run's prefix, or unreadable bodies
-        self.server = Server(self._answer)
+        self.server = Server(self._answer, nodelay=True)
 
     def begin(self, faults: list[Fault]) -> str:
         """Start a new run with these faults; its base URL (streams post to <url>/<stream>)."""
