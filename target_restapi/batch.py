@@ -12,7 +12,10 @@ import gzip
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from pathlib import PurePosixPath
 from typing import IO, Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import msgspec
 from upath import UPath
@@ -28,30 +31,50 @@ def batch_lines(
 ) -> Iterator[tuple[str, bytes]]:
     """(where, record JSON) for each record of the BATCH message's files, in order.
 
-    `where` names the file and line for error messages. A file that cannot be opened or
-    decoded raises InputError naming it, once the records before the fault were given.
+    The message is checked at once; `where` names the file and line for error messages.
+    A file that cannot be opened or decoded raises InputError naming it, once the
+    records before the fault were given.
     """
     encoding = message.get("encoding")
     manifest = message.get("manifest")
-    if not isinstance(encoding, Mapping) or not isinstance(manifest, list):
-        raise InputError("BATCH message needs 'encoding' and 'manifest'; fix the tap's output")
+    if (
+        not isinstance(message.get("stream"), str)
+        or not isinstance(encoding, Mapping)
+        or not isinstance(manifest, list)
+    ):
+        raise InputError(
+            "BATCH message needs 'stream', 'encoding' and 'manifest'; fix the tap's output"
+        )
     if encoding.get("format") != "jsonl" or encoding.get("compression") not in COMPRESSIONS:
         raise InputError(
             f"BATCH encoding {dict(encoding)} is not supported: only format 'jsonl', "
             "with compression 'gzip' or none; set the tap's batch_config to that"
         )
-    gzipped = encoding.get("compression") == "gzip"
     root = ((batch_config or {}).get("storage") or {}).get("root")
-    for entry in manifest:
-        path = UPath(root) / UPath(str(entry)).name if root else UPath(str(entry))
-        yield from _file_lines(str(entry), path, gzipped=gzipped)
+    return _lines(manifest, root, gzipped=encoding.get("compression") == "gzip")
 
 
-def _file_lines(name: str, path: UPath, *, gzipped: bool) -> Iterator[tuple[str, bytes]]:
+def _lines(manifest: list, root: str | None, *, gzipped: bool) -> Iterator[tuple[str, bytes]]:
+    for entry in map(str, manifest):
+        name = PurePosixPath(urlsplit(entry).path).name
+        yield from _file_lines(entry, f"{root.rstrip('/')}/{name}" if root else entry, gzipped)
+
+
+def _open(location: str) -> IO[bytes]:
+    """A local path or file:// URL opened as a plain file (pipes too); others by fsspec."""
+    parts = urlsplit(location)
+    if parts.scheme == "file":
+        return open(url2pathname(parts.path), "rb")
+    if len(parts.scheme) <= 1:  # none, or a Windows drive letter
+        return open(location, "rb")
+    return UPath(location).open("rb")
+
+
+def _file_lines(name: str, location: str, gzipped: bool) -> Iterator[tuple[str, bytes]]:
     where = f"BATCH file '{name}'"
     with ExitStack() as files:
         try:
-            file: IO[bytes] = files.enter_context(path.open("rb"))
+            file: IO[bytes] = files.enter_context(_open(location))
             if gzipped:
                 file = files.enter_context(gzip.GzipFile(fileobj=file))
         except Exception as exc:  # missing, unreadable, or an fsspec protocol not installed

@@ -196,10 +196,11 @@ class TargetRestApi(Target):
         So they are validated, shaped, counted and sequenced alike, and a later STATE
         waits for them. A file that cannot be read or decoded is bad input.
         """
-        stream = message_dict.get("stream")
+        records = batch_lines(message_dict, self.config.get("batch_config"))
+        stream = message_dict["stream"]
         if stream not in self.mapper.stream_maps:
             self._assert_sink_exists(stream)
-        for where, raw in batch_lines(message_dict, self.config.get("batch_config")):
+        for where, raw in records:
             if self.stop.is_set():
                 return
             try:
