@@ -26,7 +26,8 @@ RETRY_AFTER = "1"  # more than max_backoff_seconds: the cap must win
 class FaultyReceiver:
     """Answers by plan; `accepted` maps each stream to the ids of every accepted record.
 
-    `attempts` counts every request of the run per stream, answered or dropped.
+    `attempts` counts every request of the run per stream, answered or dropped. A
+    request's stream is the first part of its path after the run's prefix.
     """
 
     def __init__(self) -> None:
@@ -56,7 +57,8 @@ class FaultyReceiver:
         with self._lock:
             fault = self._faults.popleft() if self._faults else Fault(200)
             prefix = f"/run{self._run}/"
-            self.attempts[got.path.removeprefix(prefix)] += 1
+            stream = got.path.removeprefix(prefix).split("/")[0]
+            self.attempts[stream] += 1
         if fault.delay:
             time.sleep(fault.delay)
         if fault.status is None:
@@ -64,13 +66,12 @@ class FaultyReceiver:
         headers = {"Retry-After": RETRY_AFTER} if fault.status in (429, 503) else {}
         text = "" if fault.status == 204 else "ok"
         if 200 <= fault.status < 300:
-            stream = got.path.removeprefix(prefix)
             try:
                 ids = record_ids(_decoded(got))
             except ValueError as exc:
                 ids, stream = [], f"{got.path}: {exc}"
             with self._lock:
-                if not got.path.startswith(prefix) or "/" in stream or not ids:
+                if not got.path.startswith(prefix) or not ids:
                     self.strays.append(stream)
                 else:
                     self.accepted.setdefault(stream, []).extend(ids)

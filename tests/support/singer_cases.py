@@ -28,7 +28,7 @@ BAD_KINDS = (
     "bad_batch",  # a BATCH file whose good records are followed by a bad one
     "batch_missing_file",  # a BATCH manifest naming a file that does not exist
 )
-NEEDS_SCHEMA = ("record", "batch", "bad_batch", "batch_missing_file")
+NEEDS_SCHEMA = ("record", "unroutable", "batch", "bad_batch", "batch_missing_file")
 OK_STATUSES = (200, 201, 202, 204)
 ERROR_STATUSES = (400, 404, 422, 500, 503, 429)  # the last three are retried
 ERROR_FILE = "errors.jsonl"
@@ -43,7 +43,7 @@ FIXED_SETTINGS = {"max_backoff_seconds": 0.01, "timeout_seconds": TIMEOUT_SECOND
 class Event:
     """One input line to come: a RECORD, STATE, SCHEMA change, BATCH or bad line."""
 
-    kind: str  # "record", "state", "schema", "batch", "blank" or one of BAD_KINDS
+    kind: str  # "record", "unroutable", "state", "schema", "batch", "blank" or BAD_KINDS
     stream: int = 0  # index into the case's streams
     size: int = 0  # records in a BATCH file (its good ones, for a bad_batch)
     gzip: bool = False  # BATCH file compression
@@ -78,6 +78,9 @@ class Case:
     settings: dict[str, Any]  # top-level settings other than url and error_file_path
     overrides: dict[str, dict[str, Any]]  # per-stream settings other than url
     faults: list[Fault]
+    # URLs end in `#{g}` (the record's id % 3): requests of a stream go to three URLs,
+    # so they can be in flight together; a record whose g is null cannot be sent.
+    routed: bool = False
 
     def lines(self, folder: Path) -> list[tuple[bytes, Line]]:
         """The input lines with their meaning; BATCH files are written into `folder`."""
@@ -93,9 +96,9 @@ class Case:
             extra = schemas.setdefault(stream, [])
             emit(_schema_message(stream, extra), "schema", stream)
 
-        def record(stream: str, ident: int) -> dict:
+        def record(stream: str, ident: int, *, route: bool = True) -> dict:
             extra = schemas[stream]
-            body = {"id": ident, "v": f"r{ident}·"}
+            body = {"id": ident, "v": f"r{ident}·", "g": ident % 3 if route else None}
             if extra:
                 body[extra[-1]] = "x"
             return body
@@ -118,9 +121,10 @@ class Case:
             stream = self.streams[event.stream % len(self.streams)]
             if event.kind in NEEDS_SCHEMA and stream not in schemas:
                 schema(stream)
-            if event.kind == "record":
+            if event.kind in ("record", "unroutable"):
+                body = record(stream, next_id, route=event.kind == "record")
                 emit(
-                    {"type": "RECORD", "stream": stream, "record": record(stream, next_id)},
+                    {"type": "RECORD", "stream": stream, "record": body},
                     "record",
                     stream,
                     [next_id],
@@ -154,14 +158,16 @@ class Case:
         return b"".join(text + b"\n" for text, _ in lines), [line for _, line in lines]
 
     def config(self, url: str, folder: Path) -> dict[str, Any]:
-        """The settings of the run: each stream posts to `url`/<stream>.
+        """The settings of the run: each stream posts to `url`/<stream>[/<g>].
 
         The error file is always set: it takes the failures of streams whose
         fail_on_error is false, and makes them traceable record by record.
         """
         config = {"url": f"{url}/default", **self.settings}
+        route = "/#{g}" if self.routed else ""
         config["streams"] = {
-            name: {"url": f"{url}/{name}", **self.overrides.get(name, {})} for name in self.streams
+            name: {"url": f"{url}/{name}{route}", **self.overrides.get(name, {})}
+            for name in self.streams
         }
         config["error_file_path"] = str(folder / ERROR_FILE)
         return config
@@ -172,7 +178,11 @@ class Case:
 
 
 def _schema_message(stream: str, extra: list[str]) -> dict:
-    properties: dict[str, Any] = {"id": {"type": "integer"}, "v": {"type": ["string", "null"]}}
+    properties: dict[str, Any] = {
+        "id": {"type": "integer"},
+        "v": {"type": ["string", "null"]},
+        "g": {"type": ["integer", "null"]},
+    }
     properties.update({name: {"type": ["string", "null"]} for name in extra})
     return {
         "type": "SCHEMA",
@@ -201,7 +211,9 @@ def _bad_line(kind: str, stream: str | None) -> bytes | dict:
 
 # Strategies
 
-_event_kinds = st.sampled_from(["record"] * 5 + ["state"] * 3 + ["schema", "batch", "blank"])
+_event_kinds = st.sampled_from(
+    ["record"] * 5 + ["state"] * 3 + ["schema", "batch", "blank", "unroutable"]
+)
 _event_fields = {
     "stream": st.integers(0, 2),
     "size": st.integers(0, 4),
@@ -258,4 +270,5 @@ def cases(draw: st.DrawFn) -> Case:
         settings=draw(top_settings),
         overrides={name: value for name, value in overrides.items() if value},
         faults=draw(st.lists(faults, max_size=12)),
+        routed=draw(st.booleans()),
     )
