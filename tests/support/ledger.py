@@ -10,6 +10,7 @@ A STATE on stdout may only follow records that are received or in the error file
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from pathlib import Path
 from support.inprocess import Run
 from support.singer_cases import BAD_KINDS, Case, Line
 
+# The one-line error the target logs for an exception it did not plan for.
+UNEXPECTED = re.compile(r"unexpected [A-Z]\w*: ")
 COUNTS = ("received", "delivered", "failed", "requests", "retries", "interrupted", "not_sent")
 
 
@@ -39,89 +42,30 @@ def error_file_ids(path: Path) -> dict[str, list[int]]:
     return found
 
 
-def check_ledger(
-    case: Case,
-    lines: list[Line],
-    run: Run,
-    received: dict[str, list[int]],
-    errors: dict[str, list[int]],
-    attempts: dict[str, int],
-) -> None:
-    """Assert that the run accounted for every record it read, and emitted STATE safely.
+@dataclass
+class Outcome:
+    """What a run left behind: the run itself and, per stream, what the server accepted
+    (record ids), the attempts it saw, and the record ids in the error file."""
 
-    `received` and `attempts` are what the server accepted and saw, per stream; `errors`
-    the ids in the error file per stream.
-    """
-    assert run.traceback is None, f"a traceback:\n{run.traceback}"
-    unexpected = [line for line in run.errors if "| unexpected " in line]
-    assert not unexpected, f"an exception nobody planned for: {unexpected}"
-    assert not run.leaked_threads, f"threads left running: {run.leaked_threads}"
+    run: Run
+    received: dict[str, list[int]]
+    attempts: dict[str, int]
+    errors: dict[str, list[int]]
+
+
+def check_ledger(case: Case, lines: list[Line], outcome: Outcome) -> None:
+    """Assert that the run accounted for every record it read, and emitted STATE safely."""
+    run = outcome.run
+    _check_clean(run)
+    streams = _summary(run)
     records = [Rec(ident, line.stream or "", line.number) for line in lines for ident in line.ids]
-    stream_of = {rec.id: rec.stream for rec in records}
     first_bad = next((line.number for line in lines if line.kind in BAD_KINDS), None)
     # A bad BATCH line's records before its bad one are read too: `<=`.
     readable = [rec for rec in records if first_bad is None or rec.line <= first_bad]
-
-    summary = run.summary
-    assert summary is not None, "no JSON summary line in the log"
-    streams = summary["streams"]
-    for name, counts in [*streams.items(), ("total", summary["total"])]:
-        missing = [count for count in COUNTS if count not in counts]
-        assert not missing, f"summary of {name} lacks {missing}: {counts}"
-    for count in COUNTS:
-        added = sum(counts[count] for counts in streams.values())
-        assert summary["total"][count] == added, f"total {count} is not the streams' sum"
-
-    # What was read: a prefix of the input, never past the first bad line.
-    read = records[: sum(counts["received"] for counts in streams.values())]
+    read = _read(records, streams)
     assert len(read) <= len(readable), "records counted as received past a bad line"
-    per_stream = Counter(rec.stream for rec in read)
-    for name in set(streams) | set(per_stream):
-        got = streams.get(name, {}).get("received", 0)
-        assert got == per_stream[name], (
-            f"stream {name}: {got} received, but the first {len(read)} records of the input "
-            f"hold {per_stream[name]} of it: records were skipped or counted out of order"
-        )
-
-    # Each record read is in at most one place, and only in its own stream's.
-    read_ids = {rec.id for rec in read}
-    places = [("received by the server", received), ("in the error file", errors)]
-    for where, found in places:
-        for name, ids in found.items():
-            twice = [i for i, n in Counter(ids).items() if n > 1]
-            assert not twice, f"stream {name}: records {twice} {where} twice"
-            alien = [i for i in ids if stream_of.get(i) != name]
-            assert not alien, f"records {alien} {where} under stream {name}, not their own"
-            unread = sorted(set(ids) - read_ids)
-            assert not unread, f"records {unread} {where} but not counted as received"
-    accepted = {i for ids in received.values() for i in ids}
-    failed = {i for ids in errors.values() for i in ids}
-    both = sorted(accepted & failed)
-    assert not both, f"records {both} both received by the server and in the error file"
-
-    # The summary adds up, and matches what the server and the error file hold.
-    fatal = False
-    for name, counts in streams.items():
-        fail_on_error = case.stream_setting(name, "fail_on_error")
-        fatal = fatal or (fail_on_error and counts["failed"] > 0)
-        parts = ("delivered", "failed", "interrupted", "not_sent")
-        assert counts["received"] == sum(counts[p] for p in parts), (
-            f"stream {name}: received != delivered + failed + interrupted + not_sent: {counts}"
-        )
-        assert counts["delivered"] == len(received.get(name, [])), (
-            f"stream {name}: {counts['delivered']} delivered, the server accepted "
-            f"{len(received.get(name, []))}"
-        )
-        seen = attempts.get(name, 0)
-        assert seen == counts["requests"] + counts["retries"], (
-            f"stream {name}: the server saw {seen} attempts, the summary says "
-            f"{counts['requests']} requests and {counts['retries']} retries"
-        )
-        in_file = len(errors.get(name, []))
-        assert in_file == (0 if fail_on_error else counts["failed"]), (
-            f"stream {name} (fail_on_error {fail_on_error}): {counts['failed']} failed, "
-            f"{in_file} in the error file"
-        )
+    accounted = _check_places(records, read, outcome)
+    fatal = _check_counts(case, streams, outcome)
 
     # How the run ended.
     assert run.exit_code == (1 if fatal or first_bad is not None else 0), (
@@ -138,7 +82,90 @@ def check_ledger(
                 f"no ERROR line names input line {first_bad}"
             )
 
-    _check_states(lines, run, records, accepted | failed, first_bad, fatal)
+    _check_states(lines, run, records, accounted, first_bad, fatal)
+
+
+def _check_clean(run: Run) -> None:
+    """No traceback, no error nobody planned for, no thread left behind."""
+    assert run.traceback is None, f"a traceback:\n{run.traceback}"
+    unexpected = [line for line in run.errors if UNEXPECTED.search(line)]
+    assert not unexpected, f"an exception nobody planned for: {unexpected}"
+    assert not run.leaked_threads, f"threads left running: {run.leaked_threads}"
+
+
+def _summary(run: Run) -> dict[str, dict[str, int]]:
+    """The summary's counts per stream, every count present and the total their sum."""
+    summary = run.summary
+    assert summary is not None, "no JSON summary line in the log"
+    streams = summary["streams"]
+    for name, counts in [*streams.items(), ("total", summary["total"])]:
+        missing = [count for count in COUNTS if count not in counts]
+        assert not missing, f"summary of {name} lacks {missing}: {counts}"
+    for count in COUNTS:
+        added = sum(counts[count] for counts in streams.values())
+        assert summary["total"][count] == added, f"total {count} is not the streams' sum"
+    return streams
+
+
+def _read(records: list[Rec], streams: dict[str, dict[str, int]]) -> list[Rec]:
+    """The records the run read: as many as received, in input order, in every stream."""
+    read = records[: sum(counts["received"] for counts in streams.values())]
+    per_stream = Counter(rec.stream for rec in read)
+    for name in set(streams) | set(per_stream):
+        got = streams.get(name, {}).get("received", 0)
+        assert got == per_stream[name], (
+            f"stream {name}: {got} received, but the first {len(read)} records of the input "
+            f"hold {per_stream[name]} of it: records were skipped or counted out of order"
+        )
+    return read
+
+
+def _check_places(records: list[Rec], read: list[Rec], outcome: Outcome) -> set[int]:
+    """Each record read is in at most one place, its own stream's; the ids accounted for."""
+    stream_of = {rec.id: rec.stream for rec in records}
+    read_ids = {rec.id for rec in read}
+    places = [("received by the server", outcome.received), ("in the error file", outcome.errors)]
+    for where, found in places:
+        for name, ids in found.items():
+            twice = [i for i, n in Counter(ids).items() if n > 1]
+            assert not twice, f"stream {name}: records {twice} {where} twice"
+            alien = [i for i in ids if stream_of.get(i) != name]
+            assert not alien, f"records {alien} {where} under stream {name}, not their own"
+            unread = sorted(set(ids) - read_ids)
+            assert not unread, f"records {unread} {where} but not counted as received"
+    accepted = {i for ids in outcome.received.values() for i in ids}
+    failed = {i for ids in outcome.errors.values() for i in ids}
+    both = sorted(accepted & failed)
+    assert not both, f"records {both} both received by the server and in the error file"
+    return accepted | failed
+
+
+def _check_counts(case: Case, streams: dict[str, dict[str, int]], outcome: Outcome) -> bool:
+    """The summary adds up and matches the server and the error file; True when a
+    failure stopped the run (a stream with fail_on_error true failed)."""
+    fatal = False
+    for name, counts in streams.items():
+        fail_on_error = case.stream_setting(name, "fail_on_error")
+        fatal = fatal or (fail_on_error and counts["failed"] > 0)
+        parts = ("delivered", "failed", "interrupted", "not_sent")
+        assert counts["received"] == sum(counts[p] for p in parts), (
+            f"stream {name}: received != delivered + failed + interrupted + not_sent: {counts}"
+        )
+        accepted = len(outcome.received.get(name, []))
+        assert counts["delivered"] == accepted, (
+            f"stream {name}: {counts['delivered']} delivered, the server accepted {accepted}"
+        )
+        seen = outcome.attempts.get(name, 0)
+        assert seen == counts["requests"] + counts["retries"], (
+            f"stream {name}: the server saw {seen} attempts, the summary says "
+            f"{counts['requests']} requests and {counts['retries']} retries"
+        )
+        in_file = len(outcome.errors.get(name, []))
+        assert in_file == (0 if fail_on_error else counts["failed"]), (
+            f"stream {name} (fail_on_error {fail_on_error}): {counts['failed']} failed, "
+            f"{in_file} in the error file"
+        )
+    return fatal
 
 
 def _check_states(
