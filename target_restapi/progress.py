@@ -15,10 +15,29 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+
+@dataclasses.dataclass(slots=True)
+class Tally:
+    """What happened to a stream's records, for the run summary.
+
+    Each record received ends in exactly one of delivered, failed, interrupted (its
+    request was cut short by a stop) or not_sent (never handed to the server: pending or
+    queued when the run ended, or a dry run), whatever ends the run.
+    """
+
+    received: int = 0
+    delivered: int = 0
+    failed: int = 0
+    requests: int = 0
+    retries: int = 0
+    interrupted: int = 0
+    not_sent: int = 0
+
+
 COUNTS = ("received", "delivered", "failed", "interrupted", "not_sent", "requests", "retries")
 
 
-def totals(tallies: Iterable[Any]) -> dict[str, int]:
+def totals(tallies: Iterable[Tally]) -> dict[str, int]:
     """The counts of several streams added up."""
     out = dict.fromkeys(COUNTS, 0)
     for tally in tallies:

@@ -19,6 +19,7 @@ from target_restapi.dryrun import DryRunTransport
 from target_restapi.encoding import Body, MultipartBody, encode_json, gzip_payload
 from target_restapi.errors import DeliveryError, RecordError, Stopped, TargetError, Unexpected
 from target_restapi.pacing import AdaptiveLimit
+from target_restapi.progress import Tally
 from target_restapi.redact import redact_url
 from target_restapi.settings import StreamSettings, resolve
 from target_restapi.shaping import make_shaper
@@ -46,24 +47,6 @@ class Pending:
     records: Body | None
     digest: Any
     keys: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Tally:
-    """What happened to a stream's records, for the run summary.
-
-    Each record received ends in exactly one of delivered, failed, interrupted (its
-    request was cut short by a stop) or not_sent (never handed to the server: pending or
-    queued when the run ended, or a dry run), whatever ends the run.
-    """
-
-    received: int = 0
-    delivered: int = 0
-    failed: int = 0
-    requests: int = 0
-    retries: int = 0
-    interrupted: int = 0
-    not_sent: int = 0
 
 
 class RestSink(Sink):
@@ -203,10 +186,7 @@ class RestSink(Sink):
     def add(self, record: dict[str, Any] | None, raw: bytes | None) -> None:
         """Shape one record into a request, or into its group's pending batch."""
         self.tally.received += 1
-        try:
-            route = self._fixed_route or self._route(record, raw)  # counts a failed record
-        except Exception as exc:
-            raise self._unexpected(exc, self.settings.url.text)  # noqa: B904 - kept as context
+        route = self._fixed_route or self._route(record, raw)
         if route is None:
             return
         key, url, headers = route
@@ -269,6 +249,9 @@ class RestSink(Sink):
                 [raw if raw is not None else encode_json(record)],
             )
             return None
+        except Exception as exc:
+            self._count("not_sent", 1)
+            raise self._unexpected(exc, self.settings.url.text)  # noqa: B904 - kept as context
         return (url if self._static_headers is not None else (url, *headers.items())), url, headers
 
     def flush(self) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import urllib3
 from singer_sdk import Target
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import (
     ADD_RECORD_METADATA_CONFIG,
     BATCH_CONFIG,
@@ -29,13 +30,13 @@ from target_restapi.batch import batch_lines
 from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import SettingsError, TargetError
 from target_restapi.pacing import RateLimit
-from target_restapi.progress import Progress
+from target_restapi.progress import Progress, Tally
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.redact import Redactor, basic_token, is_secret_header
 from target_restapi.responses import ResponseFile
 from target_restapi.settings import StreamSettings, check_all, merged
 from target_restapi.settings_schema import CONFIG_SCHEMA
-from target_restapi.sinks import RestSink, Tally
+from target_restapi.sinks import RestSink
 from target_restapi.state import StateTracker
 from target_restapi.tunnel_settings import tunnel_secrets
 from target_restapi.validation import decode_record
@@ -105,6 +106,8 @@ class TargetRestApi(Target):
         except (TargetError, *INPUT_ERRORS) as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
+        except ConfigValidationError:
+            raise  # the SDK's command logs each problem, then exits 1
         except Exception as exc:  # nobody planned for it: still one line, never a traceback
             cls.logger.error("unexpected %s: %s", type(exc).__name__, exc)
             sys.exit(1)
