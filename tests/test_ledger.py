@@ -105,6 +105,25 @@ def test_a_held_state_that_is_not_utf8_is_a_bad_line(receiver, case):
         run_case(case, receiver, Path(folder), subprocess=False)
 
 
+# Found by this test: a record of a mapped stream (the SDK's record path) that does not
+# match its SCHEMA is logged by the SDK with its traceback before the one-line error.
+@settings(ledger_settings, max_examples=1, phases=[Phase.explicit])
+@example(
+    case=Case(
+        ["s0"],
+        [Event("record"), Event("schema_mismatch"), Event("record")],
+        FIXED_SETTINGS,
+        {},
+        [],
+        mapped=True,
+    )
+)
+@given(case=cases())
+def test_a_bad_record_of_a_mapped_stream_is_one_line(receiver, case):
+    with tempfile.TemporaryDirectory(prefix="ledger-") as folder:
+        run_case(case, receiver, Path(folder), subprocess=False)
+
+
 # Two hand-picked runs for the subprocess check: a bad line amid retried and failed
 # requests (fail_on_error false), and a failure that stops the run.
 BAD_LINE_RUN = Case(

@@ -81,6 +81,8 @@ class Case:
     # URLs end in `#{g}` (the record's id % 3): requests of a stream go to three URLs,
     # so they can be in flight together; a record whose g is null cannot be sent.
     routed: bool = False
+    # Stream s0 goes through a stream map (a computed property): the SDK's record path.
+    mapped: bool = False
 
     def lines(self, folder: Path) -> list[tuple[bytes, Line]]:
         """The input lines with their meaning; BATCH files are written into `folder`."""
@@ -170,6 +172,8 @@ class Case:
             for name in self.streams
         }
         config["error_file_path"] = str(folder / ERROR_FILE)
+        if self.mapped:
+            config["stream_maps"] = {"s0": {"m": "str(id * 2)"}}
         return config
 
     def stream_setting(self, stream: str, name: str) -> Any:
@@ -271,4 +275,5 @@ def cases(draw: st.DrawFn) -> Case:
         overrides={name: value for name, value in overrides.items() if value},
         faults=draw(st.lists(faults, max_size=12)),
         routed=draw(st.booleans()),
+        mapped=draw(st.booleans()),
     )
