@@ -2,8 +2,9 @@
 
 Each connection is answered on its own thread; `answer(got)` decides each answer and
 may sleep. Every request is recorded with the number of requests the server was
-handling when it arrived (itself included), so tests can see concurrency. Used as a
-context manager: `with Server(answer) as server: ...`.
+handling when it arrived (itself included), so tests can see concurrency. An answer of
+None drops the connection without answering. Used as a context manager:
+`with Server(answer) as server: ...`.
 """
 
 from __future__ import annotations
@@ -41,15 +42,20 @@ class _Quiet(ThreadingHTTPServer):
 
 
 class Server:
-    """Records every request; `answer(got)` gives (status, headers, text)."""
+    """Records every request; `answer(got)` gives (status, headers, text), or None to drop."""
 
     def __init__(
         self,
-        answer: Callable[[Got], Answer] | None = None,
+        answer: Callable[[Got], Answer | None] | None = None,
         *,
         host: str = "127.0.0.1",
         tls: ssl.SSLContext | None = None,
+        nodelay: bool = False,
     ) -> None:
+        """`nodelay`: answer without the ~40 ms an answer's second write waits for the
+        client's delayed ACK (Nagle); for tests that make many requests. Off by default:
+        the pacing tests' timings were measured with it off.
+        """
         self.answer = answer or (lambda got: (200, {}, "ok"))
         self.requests: list[Got] = []
         self.lock = threading.Lock()
@@ -60,6 +66,7 @@ class Server:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = nodelay
 
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -77,11 +84,15 @@ class Server:
                     )
                     outer.requests.append(got)
                 try:
-                    status, headers, text = outer.answer(got)
+                    answer = outer.answer(got)
                 finally:
                     with outer.lock:
                         outer.in_flight -= 1
                         got.done = time.monotonic()
+                if answer is None:  # close the connection without a word
+                    self.close_connection = True
+                    return
+                status, headers, text = answer
                 data = text.encode()
                 self.send_response(status)
                 for name, value in headers.items():

@@ -1,0 +1,1 @@
+"""Test helpers shared by test modules: running the target in-process, generating input."""
