@@ -83,8 +83,11 @@ def decode_envelope(line: bytes | str) -> Envelope:
         )
     if env.type == "RECORD" and (env.stream is None or not env.record):
         raise InputError("RECORD message needs 'stream' and 'record'; fix the tap's output")
-    if env.type == "STATE" and not env.value:
-        raise InputError("STATE message needs a 'value'; fix the tap's output")
+    if env.type == "STATE":
+        if not env.value:
+            raise InputError("STATE message needs a 'value'; fix the tap's output")
+        # Raw bytes skip msgspec's UTF-8 check; a held STATE must fail here, not when printed.
+        bytes(env.value).decode()
     return env
 
 

@@ -136,8 +136,14 @@ class RestSink(Sink):
         """Never: this sink cuts its own requests, so the SDK must not drain it."""
         return False
 
-    def _parse_timestamps_in_record(self, *_args: Any, **_kwargs: Any) -> None:
-        """Keep date-time text as received instead of the SDK's rewritten datetimes."""
+    def _validate_and_parse(self, record: dict) -> dict:
+        """Validate a mapped record; keep its date-time text as received.
+
+        The SDK's version logs a traceback before raising and rewrites date-times.
+        """
+        if self._validator is not None:
+            self._validator.validate(record)
+        return record
 
     def process_record(self, record: dict, context: dict) -> None:
         """Records that came through stream maps: shape the transformed record."""
