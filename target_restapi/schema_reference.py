@@ -50,7 +50,7 @@ def _is_integer(_checker: Any, instance: Any) -> bool:
 
 
 def _multiple_of(validator: Any, step: Any, instance: Any, _schema: Any) -> Any:
-    """jsonschema's `multipleOf`, computed with fractions so no quotient overflows."""
+    """The `multipleOf` keyword, computed with fractions so no quotient overflows."""
     if not validator.is_type(instance, "number"):
         return
     try:

@@ -11,6 +11,7 @@ float64, `$` in patterns, ...), its refusal is only a reason to ask the referenc
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, Union
 
@@ -21,7 +22,7 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_restapi.encoding import JsonNumber
 from target_restapi.errors import InputError
-from target_restapi.schema_reference import ReferenceCheck, exact_numbers
+from target_restapi.schema_reference import ReferenceCheck
 
 SIMPLE = {"string": str, "integer": int, "number": float, "boolean": bool, "null": None}
 ANNOTATIONS = {"format", "description", "title", "default", "examples", "$schema", "$id"}
@@ -65,13 +66,18 @@ class _Unsupported(Exception):
     """The schema uses a keyword the msgspec translation does not cover."""
 
 
-def _type_of(schema: Any, name: str) -> Any:
-    """The msgspec type for a JSON schema, or _Unsupported."""
+def _translatable(schema: Any) -> dict[str, Any]:
+    """The schema, if its keywords are all ones the msgspec translation covers."""
     if not isinstance(schema, dict) or set(schema) - HARMLESS:
         raise _Unsupported
     if schema.get("additionalProperties", True) is not True:
         raise _Unsupported
-    declared = schema.get("type")
+    return schema
+
+
+def _type_of(schema: Any, name: str) -> Any:
+    """The msgspec type for a JSON schema, or _Unsupported."""
+    declared = _translatable(schema).get("type")
     if declared is None:
         if set(schema) - ANNOTATIONS:
             raise _Unsupported
@@ -111,9 +117,11 @@ def _struct(schema: dict, name: str, key_properties: tuple[str, ...] = ()) -> An
 def _msgspec_decoder(schema: dict[str, Any], keys: tuple[str, ...]) -> Any:
     """A typed decoder that accepts only records the schema accepts, or None."""
     try:
-        if schema.get("type", "object") in ("object", ["object"]):
-            return msgspec.json.Decoder(_struct(schema, "Record", keys))
-        return msgspec.json.Decoder(_type_of(schema, "Record"))
+        declared = _translatable(schema).get("type", "object")
+        if "object" not in ([declared] if isinstance(declared, str) else declared):
+            return None
+        # A record is always a JSON object (decode_record refuses others): one struct.
+        return msgspec.json.Decoder(_struct(schema, "Record", keys))
     except (_Unsupported, TypeError):
         return None
 
@@ -130,10 +138,20 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, str) or type(value) is int
 
 
+def _subschemas(schema: dict[str, Any]) -> list[Any]:
+    """The subschemas of the keywords a vetted schema may hold."""
+    found = [schema[word] for word in ("items", "additionalProperties") if word in schema]
+    found += list((schema.get("properties") or {}).values())
+    return [*found, *schema.get("anyOf", ()), *schema.get("allOf", ())]
+
+
 def _vetted(schema: Any) -> bool:
-    """Whether fastjsonschema accepts only what jsonschema accepts (conservative walk)."""
-    if isinstance(schema, list):
-        return all(_vetted(item) for item in schema)
+    """Whether fastjsonschema accepts only what jsonschema accepts.
+
+    Every other difference makes it stricter (`1.0` is no integer to it, its `$` does
+    not match before a final newline), and its refusals go to the reference: only
+    leniency matters.
+    """
     if not isinstance(schema, dict):
         return True
     if LENIENT & set(schema):
@@ -142,19 +160,25 @@ def _vetted(schema: Any) -> bool:
     literals = [*schema.get("enum", ()), *([schema["const"]] if "const" in schema else ())]
     if not all(_plain(value) for value in literals):
         return False
-    return all(_vetted(item) for item in schema.values())
+    return all(_vetted(sub) for sub in _subschemas(schema))
 
 
-def _fast_schema(schema: Any, keys: tuple[str, ...]) -> Any:
-    """The schema as fastjsonschema should see it: exact bounds, keys required, draft 7."""
-    if isinstance(schema, list):
-        return [_fast_schema(item, ()) for item in schema]
+def _fast_schema(schema: Any, keys: tuple[str, ...] = ()) -> Any:
+    """A vetted schema as fastjsonschema should see it: exact bounds, keys required, draft 7."""
     if not isinstance(schema, dict):
         return schema
-    fast = {name: _fast_schema(value, ()) for name, value in schema.items() if name != "$schema"}
+    fast = {word: value for word, value in schema.items() if word != "$schema"}
     for bound in BOUNDS:
         if isinstance(fast.get(bound), float):
-            fast[bound] = _Exact(exact_numbers(fast[bound]))
+            fast[bound] = _Exact(repr(fast[bound]))
+    for word in ("items", "additionalProperties"):
+        if word in fast:
+            fast[word] = _fast_schema(fast[word])
+    if isinstance(fast.get("properties"), dict):
+        fast["properties"] = {name: _fast_schema(sub) for name, sub in fast["properties"].items()}
+    for word in ("anyOf", "allOf"):
+        if word in fast:
+            fast[word] = [_fast_schema(sub) for sub in fast[word]]
     if keys:
         fast["required"] = [*fast.get("required", ()), *keys]
     return fast
@@ -165,9 +189,11 @@ def _fastjsonschema(schema: dict[str, Any], keys: tuple[str, ...]) -> Any:
     if not _vetted(schema):
         return None
     try:
-        return fastjsonschema.compile(_fast_schema(schema, keys), use_formats=False)
-    except (fastjsonschema.JsonSchemaDefinitionException, ValueError, TypeError):
-        return None
+        return fastjsonschema.compile(
+            _fast_schema(schema, keys), use_default=False, use_formats=False
+        )
+    except (fastjsonschema.JsonSchemaDefinitionException, re.error, ValueError, TypeError):
+        return None  # e.g. `[$]`, which its rewrite of `$` breaks: the reference copes
 
 
 class RecordValidator(BaseJSONSchemaValidator):
