@@ -11,8 +11,6 @@ float64, `$` in patterns, ...), its refusal is only a reason to ask the referenc
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
 from typing import Any, Union
 
 import fastjsonschema
@@ -22,35 +20,12 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_restapi.encoding import JsonNumber
 from target_restapi.errors import InputError
+from target_restapi.fast_schema import compile_fast
 from target_restapi.schema_reference import ReferenceCheck
 
 SIMPLE = {"string": str, "integer": int, "number": float, "boolean": bool, "null": None}
 ANNOTATIONS = {"format", "description", "title", "default", "examples", "$schema", "$id"}
 HARMLESS = {"type", "properties", "items", "required", "additionalProperties", *ANNOTATIONS}
-# Keywords where fastjsonschema (draft 7) would accept what Draft 2020-12 refuses: unknown
-# to draft 7, different there, or (oneOf, not, if) turning a stricter inner check into a
-# more lenient outer one. A schema using any of them is checked by the reference alone.
-LENIENT = {
-    "$ref",
-    "$dynamicRef",
-    "$recursiveRef",
-    "prefixItems",
-    "contains",
-    "minContains",
-    "maxContains",
-    "uniqueItems",
-    "dependentRequired",
-    "dependentSchemas",
-    "unevaluatedProperties",
-    "unevaluatedItems",
-    "patternProperties",
-    "propertyNames",
-    "oneOf",
-    "not",
-    "if",
-    "multipleOf",
-}
-BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 _records = msgspec.json.Decoder(dict[str, Any], float_hook=JsonNumber)
 
 
@@ -126,76 +101,6 @@ def _msgspec_decoder(schema: dict[str, Any], keys: tuple[str, ...]) -> Any:
         return None
 
 
-class _Exact(Decimal):
-    """A schema bound that fastjsonschema writes into its code as an exact Decimal."""
-
-    def __format__(self, spec: str) -> str:
-        return f"Decimal('{Decimal.__str__(self)}')"
-
-
-def _plain(value: Any) -> bool:
-    """A literal fastjsonschema compares as jsonschema does: null, a string, an integer."""
-    return value is None or isinstance(value, str) or type(value) is int
-
-
-def _subschemas(schema: dict[str, Any]) -> list[Any]:
-    """The subschemas of the keywords a vetted schema may hold."""
-    found = [schema[word] for word in ("items", "additionalProperties") if word in schema]
-    found += list((schema.get("properties") or {}).values())
-    return [*found, *schema.get("anyOf", ()), *schema.get("allOf", ())]
-
-
-def _vetted(schema: Any) -> bool:
-    """Whether fastjsonschema accepts only what jsonschema accepts.
-
-    Every other difference makes it stricter (`1.0` is no integer to it, its `$` does
-    not match before a final newline), and its refusals go to the reference: only
-    leniency matters.
-    """
-    if not isinstance(schema, dict):
-        return True
-    if LENIENT & set(schema):
-        return False
-    # Its enum/const equality lets `true` match `1.0` and `[1]` match `[true]`.
-    literals = [*schema.get("enum", ()), *([schema["const"]] if "const" in schema else ())]
-    if not all(_plain(value) for value in literals):
-        return False
-    return all(_vetted(sub) for sub in _subschemas(schema))
-
-
-def _fast_schema(schema: Any, keys: tuple[str, ...] = ()) -> Any:
-    """A vetted schema as fastjsonschema should see it: exact bounds, keys required, draft 7."""
-    if not isinstance(schema, dict):
-        return schema
-    fast = {word: value for word, value in schema.items() if word != "$schema"}
-    for bound in BOUNDS:
-        if isinstance(fast.get(bound), float):
-            fast[bound] = _Exact(repr(fast[bound]))
-    for word in ("items", "additionalProperties"):
-        if word in fast:
-            fast[word] = _fast_schema(fast[word])
-    if isinstance(fast.get("properties"), dict):
-        fast["properties"] = {name: _fast_schema(sub) for name, sub in fast["properties"].items()}
-    for word in ("anyOf", "allOf"):
-        if word in fast:
-            fast[word] = [_fast_schema(sub) for sub in fast[word]]
-    if keys:
-        fast["required"] = [*fast.get("required", ()), *keys]
-    return fast
-
-
-def _fastjsonschema(schema: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    """A compiled fastjsonschema check for a vetted schema, or None."""
-    if not _vetted(schema):
-        return None
-    try:
-        return fastjsonschema.compile(
-            _fast_schema(schema, keys), use_default=False, use_formats=False
-        )
-    except (fastjsonschema.JsonSchemaDefinitionException, re.error, ValueError, TypeError):
-        return None  # e.g. `[$]`, which its rewrite of `$` breaks: the reference copes
-
-
 class RecordValidator(BaseJSONSchemaValidator):
     """Validates one stream's records; `check` takes raw JSON, `validate` a dict (SDK).
 
@@ -209,7 +114,7 @@ class RecordValidator(BaseJSONSchemaValidator):
         self._keys = tuple(key_properties)
         self._reference = ReferenceCheck(schema, stream)
         self._decoder = _msgspec_decoder(schema, self._keys)
-        self._fast = None if self._decoder else _fastjsonschema(schema, self._keys)
+        self._fast = compile_fast(schema, self._keys)
 
     def check(self, raw: bytes) -> dict[str, Any] | None:
         """Validate raw record JSON; return the decoded dict when one had to be built."""
@@ -218,7 +123,7 @@ class RecordValidator(BaseJSONSchemaValidator):
                 self._decoder.decode(raw)
                 return None
             except msgspec.ValidationError:
-                pass  # stricter than JSON Schema in places: the reference decides
+                pass  # stricter than JSON Schema in places: the full check decides
             except msgspec.DecodeError as exc:
                 raise InputError(f"the record is not valid JSON ({exc})") from None
         record = decode_record(raw)

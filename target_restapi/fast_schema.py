@@ -1,0 +1,129 @@
+"""fastjsonschema, used only where it accepts nothing that jsonschema refuses.
+
+fastjsonschema compiles a schema to Python code, several times faster than jsonschema,
+but its semantics differ. Where it is stricter (its `$` does not match before a final
+newline, an integral Decimal such as `7.0` is no number to its `enum`), a refusal just
+hands the record to the reference check (schema_reference.py), so only leniency matters:
+- schemas with a keyword it reads more leniently than Draft 2020-12 are not compiled;
+- float bounds (`maximum: 0.1`) are written into its code as exact Decimals, as the SDK
+  reads them, instead of float literals that `0.1` as read would pass;
+- an integral Decimal (`7.0` as read) is an integer, as JSON Schema says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import fastjsonschema
+
+# Keywords it reads more leniently: unknown to its default draft (2019-09) or different
+# there, `enum`/`const` of containers (its `==` lets `[1]` match `[true]`), or (oneOf, not,
+# if) turning one of its stricter inner checks into a more lenient outer one.
+LENIENT = {
+    "$ref",
+    "$dynamicRef",
+    "$recursiveRef",
+    "prefixItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "uniqueItems",
+    "dependentRequired",
+    "dependentSchemas",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "patternProperties",
+    "propertyNames",
+    "oneOf",
+    "not",
+    "if",
+    "multipleOf",
+}
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+class _Exact(Decimal):
+    """A schema bound that fastjsonschema writes into its code as an exact Decimal."""
+
+    def __format__(self, spec: str) -> str:
+        return f"Decimal('{Decimal.__str__(self)}')"
+
+
+class _IntegerType(type):
+    def __instancecheck__(cls, value: Any) -> bool:
+        if isinstance(value, int):
+            return True
+        return (
+            isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()
+        )
+
+
+class _Integer(metaclass=_IntegerType):
+    """`int` to the generated code, whose only use of it is its integer type check."""
+
+
+def _plain(value: Any) -> bool:
+    """A literal it compares as jsonschema does: null, a string, an integer."""
+    return value is None or isinstance(value, str) or type(value) is int
+
+
+def _subschemas(schema: dict[str, Any]) -> list[Any]:
+    """The subschemas of the keywords a vetted schema may hold."""
+    found = [schema[word] for word in ("items", "additionalProperties") if word in schema]
+    found += list((schema.get("properties") or {}).values())
+    return [*found, *schema.get("anyOf", ()), *schema.get("allOf", ())]
+
+
+def _vetted(schema: Any) -> bool:
+    """Whether it accepts only what jsonschema accepts for this schema."""
+    if not isinstance(schema, dict):
+        return True
+    if LENIENT & set(schema):
+        return False
+    literals = [*schema.get("enum", ()), *([schema["const"]] if "const" in schema else ())]
+    if not all(_plain(value) for value in literals):
+        return False
+    return all(_vetted(sub) for sub in _subschemas(schema))
+
+
+def _exact(schema: Any, keys: tuple[str, ...] = ()) -> Any:
+    """A vetted schema as it should see it: exact bounds, keys required, default draft."""
+    if not isinstance(schema, dict):
+        return schema
+    fast = {word: value for word, value in schema.items() if word != "$schema"}
+    for bound in BOUNDS:
+        if isinstance(fast.get(bound), float):
+            fast[bound] = _Exact(repr(fast[bound]))
+    for word in ("items", "additionalProperties"):
+        if word in fast:
+            fast[word] = _exact(fast[word])
+    if isinstance(fast.get("properties"), dict):
+        fast["properties"] = {name: _exact(sub) for name, sub in fast["properties"].items()}
+    for word in ("anyOf", "allOf"):
+        if word in fast:
+            fast[word] = [_exact(sub) for sub in fast[word]]
+    required = [
+        *fast.get("required", ()),
+        *(key for key in keys if key not in fast.get("required", ())),
+    ]
+    if required:
+        fast["required"] = required
+    return fast
+
+
+def compile_fast(schema: dict[str, Any], keys: tuple[str, ...]) -> Callable[[Any], Any] | None:
+    """A check that raises on records jsonschema may refuse, or None for this schema."""
+    if not _vetted(schema):
+        return None
+    try:
+        code = fastjsonschema.compile_to_code(
+            _exact(schema, keys), use_default=False, use_formats=False
+        )
+    except (fastjsonschema.JsonSchemaDefinitionException, re.error, ValueError, TypeError):
+        return None  # e.g. `[$]`, which its rewrite of `$` breaks: the reference copes
+    namespace: dict[str, Any] = {"int": _Integer}
+    exec(code, namespace)  # as fastjsonschema.compile does, with `int` widened
+    return namespace["validate"]
