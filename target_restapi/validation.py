@@ -3,10 +3,11 @@
 Semantics are the SDK's (jsonschema, Draft 2020-12, formats not checked): see
 schema_reference.py, which decides every rejection. Two fast paths only ever accept:
 the common schemas (types, properties, required, items) become a msgspec type, so a
-record's raw JSON is checked in one native pass without building a dict; richer schemas
-whose keywords fastjsonschema treats as jsonschema does run it on the decoded record.
-Where a fast path is stricter than JSON Schema (`1.0` for an integer, numbers beyond
-float64, `$` in patterns, ...), its refusal is only a reason to ask the reference.
+record's raw JSON is checked in one native pass without building a dict; other schemas,
+and records msgspec refuses, go to fastjsonschema (fast_schema.py) on the decoded record
+where it reads the schema's keywords as jsonschema does. A fast path may be stricter than
+JSON Schema (msgspec refuses `1.0` for an integer and numbers beyond float64): its refusal
+only passes the record on to the next check.
 """
 
 from __future__ import annotations
@@ -115,6 +116,13 @@ class RecordValidator(BaseJSONSchemaValidator):
         self._reference = ReferenceCheck(schema, stream)
         self._decoder = _msgspec_decoder(schema, self._keys)
         self._fast = compile_fast(schema, self._keys)
+
+    @property
+    def fast_path(self) -> str:
+        """Which check accepts a valid record: msgspec, fastjsonschema or jsonschema."""
+        if self._decoder is not None:
+            return "msgspec"
+        return "jsonschema" if self._fast is None else "fastjsonschema"
 
     def check(self, raw: bytes) -> dict[str, Any] | None:
         """Validate raw record JSON; return the decoded dict when one had to be built."""
