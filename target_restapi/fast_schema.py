@@ -5,13 +5,15 @@ but its semantics differ. Where it is stricter (its `$` does not match before a 
 newline, an integral Decimal such as `7.0` is no number to its `enum`), a refusal just
 hands the record to the reference check (schema_reference.py), so only leniency matters:
 - schemas with a keyword it reads more leniently than Draft 2020-12 are not compiled;
-- float bounds (`maximum: 0.1`) are written into its code as exact Decimals, as the SDK
-  reads them, instead of float literals that `0.1` as read would pass;
+- float bounds and steps (`maximum: 0.1`) are written into its code as exact Decimals, as
+  the SDK reads them, instead of float literals that `0.1` as read would pass, and its
+  `multipleOf` division raises instead of rounding;
 - an integral Decimal (`7.0` as read) is an integer, as JSON Schema says.
 """
 
 from __future__ import annotations
 
+import decimal
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -40,9 +42,11 @@ LENIENT = {
     "oneOf",
     "not",
     "if",
-    "multipleOf",
 }
-BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+NUMBERS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+# Its `multipleOf` divides Decimals in the current context: any rounding must raise, so
+# that a quotient rounded to an integer is never taken for an exact one.
+_EXACT_DIVISION = decimal.Context(traps=[decimal.Inexact, decimal.InvalidOperation])
 
 
 class _Exact(Decimal):
@@ -62,7 +66,10 @@ class _IntegerType(type):
 
 
 class _Integer(metaclass=_IntegerType):
-    """`int` to the generated code, whose only use of it is its integer type check."""
+    """`int` to the generated code: converts as `int`; its `integer` check admits `7.0`."""
+
+    def __new__(cls, value: Any) -> int:  # type: ignore[misc]
+        return int(value)
 
 
 def _plain(value: Any) -> bool:
@@ -94,9 +101,9 @@ def _exact(schema: Any, keys: tuple[str, ...] = ()) -> Any:
     if not isinstance(schema, dict):
         return schema
     fast = {word: value for word, value in schema.items() if word != "$schema"}
-    for bound in BOUNDS:
-        if isinstance(fast.get(bound), float):
-            fast[bound] = _Exact(repr(fast[bound]))
+    for word in NUMBERS:
+        if isinstance(fast.get(word), float):
+            fast[word] = _Exact(repr(fast[word]))
     for word in ("items", "additionalProperties"):
         if word in fast:
             fast[word] = _exact(fast[word])
@@ -126,4 +133,12 @@ def compile_fast(schema: dict[str, Any], keys: tuple[str, ...]) -> Callable[[Any
         return None  # e.g. `[$]`, which its rewrite of `$` breaks: the reference copes
     namespace: dict[str, Any] = {"int": _Integer}
     exec(code, namespace)  # as fastjsonschema.compile does, with `int` widened
-    return namespace["validate"]
+    check = namespace["validate"]
+    if "multipleOf" not in code:
+        return check
+
+    def check_exactly(record: Any) -> Any:
+        with decimal.localcontext(_EXACT_DIVISION):
+            return check(record)
+
+    return check_exactly
