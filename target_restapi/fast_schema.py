@@ -2,8 +2,8 @@
 
 fastjsonschema compiles a schema to Python code, several times faster than jsonschema,
 but its semantics differ. Where it is stricter (its `$` does not match before a final
-newline, an integral Decimal such as `7.0` is no number to its `enum`), a refusal just
-hands the record to the reference check (schema_reference.py), so only leniency matters:
+newline, its `%` on a huge Decimal raises), a refusal just hands the record to the
+reference check (schema_reference.py), so only leniency matters:
 - schemas with a keyword it reads more leniently than Draft 2020-12 are not compiled;
 - float bounds and steps (`maximum: 0.1`) are written into its code as exact Decimals, as
   the SDK reads them, instead of float literals that `0.1` as read would pass, and its
@@ -22,8 +22,8 @@ from typing import Any
 import fastjsonschema
 
 # Keywords it reads more leniently: unknown to its default draft (2019-09) or different
-# there, `enum`/`const` of containers (its `==` lets `[1]` match `[true]`), or (oneOf, not,
-# if) turning one of its stricter inner checks into a more lenient outer one.
+# there, or (oneOf, not, if) turning one of its stricter inner checks into a more lenient
+# outer one. `enum`/`const` are vetted value by value (`_plain`).
 LENIENT = {
     "$ref",
     "$dynamicRef",
@@ -50,13 +50,15 @@ _EXACT_DIVISION = decimal.Context(traps=[decimal.Inexact, decimal.InvalidOperati
 
 
 class _Exact(Decimal):
-    """A schema bound that fastjsonschema writes into its code as an exact Decimal."""
+    """A schema number that fastjsonschema writes into its code as an exact Decimal."""
 
     def __format__(self, spec: str) -> str:
         return f"Decimal('{Decimal.__str__(self)}')"
 
 
 class _IntegerType(type):
+    """Makes `isinstance(value, _Integer)` true for integers written either way."""
+
     def __instancecheck__(cls, value: Any) -> bool:
         if isinstance(value, int):
             return True
@@ -73,7 +75,10 @@ class _Integer(metaclass=_IntegerType):
 
 
 def _plain(value: Any) -> bool:
-    """A literal it compares as jsonschema does: null, a string, an integer."""
+    """A literal it compares as jsonschema does: null, a string, an integer.
+
+    Its `==` lets `true` match `1.0` and `[1]` match `[true]`; jsonschema's does not.
+    """
     return value is None or isinstance(value, str) or type(value) is int
 
 

@@ -6,7 +6,7 @@ format checker that checks no format, on a schema and records whose fractional n
 an integral number written with a fraction or exponent (`1.0`, `1e2`) is an integer, as the
 JSON Schema spec says (the SDK's Decimals fail jsonschema's float-only rule); and `multipleOf`
 is decided exactly instead of raising `decimal.InvalidOperation` on large quotients.
-The fast paths in validation.py only ever accept; every rejection is decided here.
+The fast paths (validation.py, fast_schema.py) only ever accept; every rejection is decided here.
 """
 
 from __future__ import annotations
