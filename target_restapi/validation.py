@@ -1,9 +1,13 @@
 """Record validation against a stream's SCHEMA, compiled once per schema.
 
-The common schemas (types, properties, required, items) become a msgspec type, so a
-record's raw JSON is checked in one native pass without building a dict. Anything
-richer (anyOf, enum, patterns, bounds, ...) uses fastjsonschema on the decoded record.
-Formats are not checked, as in the SDK by default: values pass through as received.
+Semantics are the SDK's (jsonschema, Draft 2020-12, formats not checked): see
+schema_reference.py, which decides every rejection. Two fast paths only ever accept:
+the common schemas (types, properties, required, items) become a msgspec type, so a
+record's raw JSON is checked in one native pass without building a dict; other schemas,
+and records msgspec refuses, go to fastjsonschema (fast_schema.py) on the decoded record
+where it reads the schema's keywords as jsonschema does. A fast path may be stricter than
+JSON Schema (msgspec refuses `1.0` for an integer and numbers beyond float64): its refusal
+only passes the record on to the next check.
 """
 
 from __future__ import annotations
@@ -12,27 +16,17 @@ from typing import Any, Union
 
 import fastjsonschema
 import msgspec
-from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
+from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_restapi.encoding import JsonNumber
 from target_restapi.errors import InputError
+from target_restapi.fast_schema import compile_fast
+from target_restapi.schema_reference import ReferenceCheck
 
 SIMPLE = {"string": str, "integer": int, "number": float, "boolean": bool, "null": None}
-HARMLESS = {
-    "type",
-    "properties",
-    "items",
-    "required",
-    "format",
-    "description",
-    "title",
-    "additionalProperties",
-    "default",
-    "examples",
-    "$schema",
-    "$id",
-}
+ANNOTATIONS = {"format", "description", "title", "default", "examples", "$schema", "$id"}
+HARMLESS = {"type", "properties", "items", "required", "additionalProperties", *ANNOTATIONS}
 _records = msgspec.json.Decoder(dict[str, Any], float_hook=JsonNumber)
 
 
@@ -48,14 +42,21 @@ class _Unsupported(Exception):
     """The schema uses a keyword the msgspec translation does not cover."""
 
 
-def _type_of(schema: Any, name: str) -> Any:
-    """The msgspec type for a JSON schema, or _Unsupported."""
+def _translatable(schema: Any) -> dict[str, Any]:
+    """The schema, if its keywords are all ones the msgspec translation covers."""
     if not isinstance(schema, dict) or set(schema) - HARMLESS:
         raise _Unsupported
-    if schema.get("additionalProperties") is False:
+    if schema.get("additionalProperties", True) is not True:
         raise _Unsupported
-    declared = schema.get("type")
+    return schema
+
+
+def _type_of(schema: Any, name: str) -> Any:
+    """The msgspec type for a JSON schema, or _Unsupported."""
+    declared = _translatable(schema).get("type")
     if declared is None:
+        if set(schema) - ANNOTATIONS:
+            raise _Unsupported
         return Any
     kinds = [declared] if isinstance(declared, str) else list(declared)
     members = []
@@ -63,7 +64,8 @@ def _type_of(schema: Any, name: str) -> Any:
         if kind in SIMPLE:
             members.append(SIMPLE[kind])
         elif kind == "object":
-            members.append(_struct(schema, name) if "properties" in schema else dict)
+            shaped = "properties" in schema or "required" in schema
+            members.append(_struct(schema, name) if shaped else dict)
         elif kind == "array":
             members.append(list[_type_of(schema["items"], name)] if "items" in schema else list)
         else:
@@ -88,6 +90,18 @@ def _struct(schema: dict, name: str, key_properties: tuple[str, ...] = ()) -> An
     return msgspec.defstruct(name, fields, rename=rename)
 
 
+def _msgspec_decoder(schema: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """A typed decoder that accepts only records the schema accepts, or None."""
+    try:
+        declared = _translatable(schema).get("type", "object")
+        if "object" not in ([declared] if isinstance(declared, str) else declared):
+            return None
+        # A record is always a JSON object (decode_record refuses others): one struct.
+        return msgspec.json.Decoder(_struct(schema, "Record", keys))
+    except (_Unsupported, TypeError):
+        return None
+
+
 class RecordValidator(BaseJSONSchemaValidator):
     """Validates one stream's records; `check` takes raw JSON, `validate` a dict (SDK).
 
@@ -99,16 +113,16 @@ class RecordValidator(BaseJSONSchemaValidator):
         super().__init__(schema)
         self._stream = stream
         self._keys = tuple(key_properties)
-        self._decoder: msgspec.json.Decoder | None = None
-        self._full: Any = None
-        try:
-            if schema.get("type", "object") in ("object", ["object"]):
-                self._struct = _struct(schema, "Record", self._keys)
-            else:
-                self._struct = _type_of(schema, "Record")
-            self._decoder = msgspec.json.Decoder(self._struct)
-        except (_Unsupported, TypeError):
-            self._full = self._compile()
+        self._reference = ReferenceCheck(schema, stream)
+        self._decoder = _msgspec_decoder(schema, self._keys)
+        self._fast = compile_fast(schema, self._keys)
+
+    @property
+    def fast_path(self) -> str:
+        """Which check accepts a valid record: msgspec, fastjsonschema or jsonschema."""
+        if self._decoder is not None:
+            return "msgspec"
+        return "jsonschema" if self._fast is None else "fastjsonschema"
 
     def check(self, raw: bytes) -> dict[str, Any] | None:
         """Validate raw record JSON; return the decoded dict when one had to be built."""
@@ -116,46 +130,32 @@ class RecordValidator(BaseJSONSchemaValidator):
             try:
                 self._decoder.decode(raw)
                 return None
-            except msgspec.ValidationError as exc:
-                if "out of range" not in str(exc):  # beyond float/int64: ask the full check
-                    raise self._error(str(exc), raw) from None
+            except msgspec.ValidationError:
+                pass  # stricter than JSON Schema in places: the full check decides
             except msgspec.DecodeError as exc:
                 raise InputError(f"the record is not valid JSON ({exc})") from None
         record = decode_record(raw)
-        self._check_full(record)
+        self.validate(record)
         return record
 
     def validate(self, record: dict[str, Any]) -> None:
         """Validate a decoded record (the SDK's interface, used for mapped streams)."""
-        self._check_full(record)
+        if self._fast is not None:
+            try:
+                self._fast(record)
+                return
+            except (fastjsonschema.JsonSchemaValueException, ArithmeticError, TypeError):
+                pass  # stricter than jsonschema in places: the reference decides
+        detail = self._reference.error(record)
+        if detail is not None:
+            raise InvalidRecord(
+                f"a record of stream '{self._stream}' does not match its SCHEMA: {detail}; "
+                "fix the tap's output, or set validate_records to false",
+                record,
+            )
         for key in self._keys:
             if key not in record:
-                raise self._error(f"Object missing required field `{key}`", record)
-
-    def _check_full(self, record: dict[str, Any]) -> None:
-        self._full = self._full or self._compile()
-        try:
-            self._full(record)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            raise self._error(exc.message, record) from None
-
-    def _compile(self) -> Any:
-        try:
-            return fastjsonschema.compile(self.schema, use_default=False, use_formats=False)
-        except fastjsonschema.JsonSchemaDefinitionException as exc:
-            raise InvalidJSONSchema(
-                f"the SCHEMA of stream '{self._stream}' is not a valid JSON schema: {exc}"
-            ) from None
-
-    def _error(self, detail: str, record: Any) -> Exception:
-        for key in self._keys:
-            if detail == f"Object missing required field `{key}`":
-                return MissingKeyPropertiesError(
+                raise MissingKeyPropertiesError(
                     f"a record of stream '{self._stream}' lacks key property '{key}'; "
                     "fix the tap's output or its key_properties"
                 )
-        return InvalidRecord(
-            f"a record of stream '{self._stream}' does not match its SCHEMA: {detail}; "
-            "fix the tap's output, or set validate_records to false",
-            record,
-        )
