@@ -16,6 +16,7 @@ from singer_sdk import typing as th
 from target_restapi.errors import SettingsError
 from target_restapi.mtls import ClientCert, key_secrets
 from target_restapi.redact import basic_token
+from target_restapi.templates import header_value_problem
 
 AUTH_TYPES = ("none", "basic", "bearer", "api_key", "oauth2_client_credentials")
 API_KEY_LOCATIONS = ("header", "query")
@@ -166,8 +167,11 @@ class AuthSettings:
         if not all(_given(values, name) for name in needs):
             names = " and ".join(f"'{name}'" for name in needs)
             raise SettingsError(f"{where}: auth_type '{kind}' needs settings {names}")
-        for name in ("bearer_token", "api_key_name", "api_key_value", "hmac_header"):
-            _no_line_break(values, name, where)
+        in_header = ["bearer_token", "hmac_header"]
+        if values.get("api_key_location") != "query":  # a query value is percent-encoded
+            in_header += ["api_key_name", "api_key_value"]
+        for name in in_header:
+            _sendable_in_a_header(values, name, where)
         if kind == "oauth2_client_credentials":
             _check_oauth2(values, where)
         return cls(
@@ -207,10 +211,12 @@ def _oauth2(values: Mapping[str, Any]) -> OAuth2Client:
     )
 
 
-def _no_line_break(values: Mapping[str, Any], name: str, where: str) -> None:
+def _sendable_in_a_header(values: Mapping[str, Any], name: str, where: str) -> None:
+    """A credential sent in a header must be one a header can carry, told at start-up."""
     value = values.get(name)
-    if isinstance(value, str) and ("\r" in value or "\n" in value):
-        raise SettingsError(f"{where}: setting '{name}' contains a line break; remove it")
+    problem = header_value_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise SettingsError(f"{where}: setting '{name}' {problem}; fix the setting")
 
 
 def _check_oauth2(values: Mapping[str, Any], where: str) -> None:

@@ -134,8 +134,13 @@ def test_tokens_and_keys_never_reach_logs_or_error_files(tmp_path, settings, fai
         ({"auth_type": "api_key", "api_key_name": "k"}, ["api_key_value"]),
         ({**BEARER, "bearer_token": "a\r\nX-Evil: 1"}, ["bearer_token", "line break"]),
         ({"streams": {"s": {"auth_type": "bearer"}}}, ["'s'", "bearer_token"]),
+        ({**BEARER, "bearer_token": "t\u00f6k\u20acn"}, ["bearer_token", "U+20AC"]),
+        (
+            {"auth_type": "api_key", "api_key_name": "k", "api_key_value": "v\u2028"},
+            ["api_key_value", "U+2028"],
+        ),
     ],
-    ids=["bearer", "key-name", "key-value", "token-crlf", "per-stream"],
+    ids=["bearer", "key-name", "key-value", "token-crlf", "per-stream", "token-euro", "key-u2028"],
 )
 def test_incomplete_settings_are_refused_at_start(tmp_path, settings, names):
     with Server() as server:
