@@ -114,8 +114,9 @@ def test_sdk_settings_this_target_does_not_offer_are_accepted_with_a_warning(
         "batch_size_rows": 2,
     }
     result = run_target(config, USERS, tmp_path)
-    for name in ("batch_config", "load_method", "batch_size_rows"):
+    for name in ("load_method", "batch_size_rows"):
         warned(result, f"'{name}' is an SDK setting this target does not use, so it is ignored")
+    assert "'batch_config'" not in result.stderr, "BATCH messages use batch_config"
     assert len(recorder.requests) == 5, "batch_size_rows does not batch: request_mode does"
 
 
