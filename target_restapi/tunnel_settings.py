@@ -80,6 +80,19 @@ class TunnelSettings:
         values = config.get("ssh_tunnel") or {}
         if not values.get("enable"):
             return None
+        allowing = [
+            f"streams.{name}"
+            for name, entry in (config.get("streams") or {}).items()
+            if (entry or {}).get("allow_record_hosts")
+        ]
+        if config.get("allow_record_hosts"):
+            allowing.insert(0, "the top level")
+        if allowing:
+            raise SettingsError(
+                f"ssh_tunnel is enabled and allow_record_hosts is true ({', '.join(allowing)}): "
+                "records could open forwards to any host the SSH server reaches; "
+                "turn allow_record_hosts off or send without the tunnel"
+            )
         for name in ("host", "username"):
             if not values.get(name):
                 raise SettingsError(f"ssh_tunnel is enabled but 'ssh_tunnel.{name}' is not set")
