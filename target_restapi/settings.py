@@ -154,10 +154,13 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
 def tls_verify(config: Mapping[str, Any], stream: str) -> bool | str:
     """What a stream verifies TLS with: a CA bundle's path, True, or False.
 
-    The more specific level wins: a stream's verify_tls or ca_bundle over the top level's.
-    One level may not give both ca_bundle and verify_tls false: they contradict.
+    The more specific level wins: a stream's `verify_tls: false` beats a top-level
+    ca_bundle, a stream's ca_bundle beats a top-level `verify_tls: false`, and a stream's
+    `verify_tls: true` verifies (with the top-level ca_bundle, if any). One level may not
+    give both ca_bundle and `verify_tls: false`: they contradict.
     """
     overrides = (config.get("streams") or {}).get(stream) or {}
+    verify_said = False  # a more specific level asked for verification
     for layer, where in ((overrides, f"stream '{stream}'"), (config, "settings")):
         bundle, verify_tls = layer.get("ca_bundle"), layer.get("verify_tls")
         if bundle and verify_tls is False:
@@ -167,8 +170,9 @@ def tls_verify(config: Mapping[str, Any], stream: str) -> bool | str:
             )
         if bundle:
             return str(bundle)
-        if verify_tls is not None:
-            return bool(verify_tls)
+        if verify_tls is False and not verify_said:
+            return False
+        verify_said = verify_said or verify_tls is True
     return True
 
 
