@@ -155,15 +155,22 @@ class TargetRestApi(Target):
         self, stream_name: str, schema: dict, key_properties: Sequence[str] | None = None
     ) -> Sink:
         """A stream that stream_maps renamed or copied takes its source's `streams` entry."""
+        self._inherit_source_entry(stream_name)
+        return super().add_sink(stream_name, schema, key_properties)
+
+    def _inherit_source_entry(self, stream: str) -> None:
+        """Lay `stream`'s own `streams` entry over its stream_maps source's (idempotent).
+
+        Also run for every SCHEMA: a second source with an entry is refused there.
+        """
         sources = [
             source
             for source, maps in self.mapper.stream_maps.items()
-            if source != stream_name and any(m.stream_alias == stream_name for m in maps)
+            if source != stream and any(m.stream_alias == stream for m in maps)
         ]
-        entry = renamed_entry(self._config.get("streams") or {}, stream_name, sources)
+        entry = renamed_entry(self._config.get("streams") or {}, stream, sources)
         if entry is not None:
-            self._config.setdefault("streams", {})[stream_name] = entry
-        return super().add_sink(stream_name, schema, key_properties)
+            self._config.setdefault("streams", {})[stream] = entry
 
     def tally_for(self, stream: str) -> Tally:
         """The counts of a stream, kept across its sinks when its SCHEMA changes."""
@@ -215,6 +222,8 @@ class TargetRestApi(Target):
         self._sinks_to_clear = []
         stream = message_dict["stream"]
         maps = self.mapper.stream_maps[stream]
+        for stream_map in maps:
+            self._inherit_source_entry(stream_map.stream_alias)
         direct = (
             len(maps) == 1
             and type(maps[0]) is SameRecordTransform
