@@ -8,6 +8,7 @@ file is read.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from conftest import RUN_TIMEOUT, TARGET, Result, clean_env, data_file, parse_st
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from target_restapi.config_sources import FALSE, TRUE, deep_merge, from_environment
+from target_restapi.config_sources import FALSE, TRUE, deep_merge, from_environment, without_nulls
 from target_restapi.errors import SettingsError
 from target_restapi.settings_schema import CONFIG_SCHEMA
 
@@ -72,32 +73,34 @@ def test_a_boolean_variable_is_a_known_spelling_or_refused(text):
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.one_of(
-        st.integers().map(str),
-        st.floats(allow_nan=False, allow_infinity=False).map(repr),
-        st.text(max_size=8),
-    )
-)
-def test_number_variables_are_numbers_or_refused(text):
-    env = {PREFIX + "TIMEOUT_SECONDS": text, PREFIX + "BATCH_SIZE": text}
-    try:
-        float(text)
-        is_number = text.strip() == text and text.lower().lstrip("+-") not in {
-            "nan",
-            "inf",
-            "infinity",
-        }
-    except ValueError:
-        is_number = False
-    try:
+@given(st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False)))
+def test_number_variables_take_decimal_text(number):
+    env = {PREFIX + "TIMEOUT_SECONDS": repr(number), PREFIX + "BATCH_SIZE": repr(number)}
+    whole = isinstance(number, int)
+
+    if whole:
         parsed = from_environment(CONFIG_SCHEMA, PREFIX, env)
+        assert (parsed["timeout_seconds"], parsed["batch_size"]) == (number, number)
+    else:  # an integer setting refuses a fraction, in one line naming the variable
+        with pytest.raises(SettingsError, match=PREFIX + "BATCH_SIZE") as refused:
+            from_environment(CONFIG_SCHEMA, PREFIX, env)
+        assert "\n" not in str(refused.value)
+        env.pop(PREFIX + "BATCH_SIZE")
+        assert from_environment(CONFIG_SCHEMA, PREFIX, env)["timeout_seconds"] == number
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=8))
+def test_a_number_variable_that_is_not_a_finite_number_is_refused(text):
+    variable = PREFIX + "TIMEOUT_SECONDS"
+    try:
+        parsed = from_environment(CONFIG_SCHEMA, PREFIX, {variable: text})
     except SettingsError as exc:
-        assert "\n" not in str(exc) and PREFIX in str(exc)
+        assert variable in str(exc) and "\n" not in str(exc)
         return
-    assert is_number, text
-    assert parsed["timeout_seconds"] == float(text)
-    assert parsed["batch_size"] == int(text)  # only whole numbers got this far
+    number = parsed["timeout_seconds"]  # accepted: plain decimal text of a finite number
+    assert text.strip() == text and "_" not in text and number == float(text)
+    assert math.isfinite(number)
 
 
 @pytest.mark.parametrize(
@@ -277,6 +280,25 @@ def test_a_folder_as_config_file_is_one_line(tmp_path):
 
 
 # null means "not set"
+
+
+@settings(max_examples=300, deadline=None)
+@given(OBJECTS, st.sampled_from(["headers", "ssh_tunnel", "field_mappings", "static_fields"]))
+def test_nulls_are_dropped_except_where_null_is_data(value, name):
+    config = {"method": None, name: value, "streams": {"users": {name: value, "url": None}}}
+
+    cleaned = without_nulls(config)
+
+    def nulls(x) -> bool:
+        if isinstance(x, dict):
+            return any(v is None or nulls(v) for v in x.values())
+        return isinstance(x, list) and any(nulls(v) for v in x)
+
+    assert "method" not in cleaned and "url" not in cleaned["streams"]["users"]
+    if name == "static_fields":
+        assert cleaned[name] == value and cleaned["streams"]["users"][name] == value
+    else:
+        assert not nulls(cleaned)
 
 
 def test_null_settings_are_not_set(recorder, httpserver, tmp_path):
