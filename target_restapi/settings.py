@@ -26,6 +26,7 @@ from target_restapi.templates import (
     header_value_problem,
     schema_node,
 )
+from target_restapi.url_safety import check_record_hosts
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,26 @@ def merged(config: Mapping[str, Any], stream: str) -> dict[str, Any]:
     return values
 
 
+def renamed_entry(
+    streams: Mapping[str, Any], stream: str, sources: list[str]
+) -> dict[str, Any] | None:
+    """The `streams` entry of a stream that stream_maps made from `sources`.
+
+    The source stream's entry applies, with the stream's own entry laid over it setting
+    by setting; None when no source has an entry. Two sources with entries are refused.
+    """
+    given = [source for source in sources if streams.get(source)]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise SettingsError(
+            f"stream '{stream}': stream_maps makes it from streams "
+            f"{', '.join(repr(s) for s in given)}, and each has a 'streams' entry; "
+            f"put the settings for it under streams.{stream}"
+        )
+    return {**streams[given[0]], **(streams.get(stream) or {})}
+
+
 def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
     """Build the checked settings of one stream; raise SettingsError naming the setting."""
     values = merged(config, stream)
@@ -117,6 +138,7 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         problem = check_folder(folder) if folder else "a folder or URL is needed"
         if problem:
             raise SettingsError(f"{where}: save_responses: setting 'response_file_path': {problem}")
+    check_record_hosts(values["url"], bool(values["allow_record_hosts"]), where)
     shape = _shape(values, where)
     return StreamSettings(
         stream=stream,
@@ -137,12 +159,37 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
             max_backoff_seconds=float(values["max_backoff_seconds"]),
             statuses=frozenset(values.get("retry_on_status") or DEFAULT_RETRY_STATUSES),
         ),
-        verify=values.get("ca_bundle") or bool(values["verify_tls"]),
+        verify=tls_verify(config, stream),
         error_file_path=values.get("error_file_path"),
         response_file_path=values.get("response_file_path") if values["save_responses"] else None,
         response_file_format=values["response_file_format"],
         idempotency_key_header=values.get("idempotency_key_header"),
     )
+
+
+def tls_verify(config: Mapping[str, Any], stream: str) -> bool | str:
+    """What a stream verifies TLS with: a CA bundle's path, True, or False.
+
+    The more specific level wins: a stream's `verify_tls: false` beats a top-level
+    ca_bundle, a stream's ca_bundle beats a top-level `verify_tls: false`, and a stream's
+    `verify_tls: true` verifies (with the top-level ca_bundle, if any). One level may not
+    give both ca_bundle and `verify_tls: false`: they contradict.
+    """
+    overrides = (config.get("streams") or {}).get(stream) or {}
+    verify_said = False  # a more specific level asked for verification
+    for layer, where in ((overrides, f"stream '{stream}'"), (config, "settings")):
+        bundle, verify_tls = layer.get("ca_bundle"), layer.get("verify_tls")
+        if bundle and verify_tls is False:
+            raise SettingsError(
+                f"{where}: 'ca_bundle' verifies certificates but 'verify_tls' is false; "
+                "remove one of them"
+            )
+        if bundle:
+            return str(bundle)
+        if verify_tls is False and not verify_said:
+            return False
+        verify_said = verify_said or verify_tls is True
+    return True
 
 
 def _shape(values: Mapping[str, Any], where: str) -> Shape:

@@ -35,6 +35,14 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             "and percent-encoded.",
         ),
         th.Property(
+            "allow_record_hosts",
+            th.BooleanType,
+            default=False,
+            description="Let `#{field}` placeholders fill the scheme, host, port or user-info "
+            "of `url`, so records choose where requests and credentials go (a warning is "
+            "logged); refused with `ssh_tunnel`.",
+        ),
+        th.Property(
             "method",
             th.StringType(allowed_values=list(METHODS)),
             default="POST",

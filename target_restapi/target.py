@@ -8,13 +8,16 @@ STATE lines are written by the StateTracker once every earlier record was delive
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
+import click
 import urllib3
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
@@ -25,10 +28,13 @@ from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
 )
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.sinks import Sink
 
 from target_restapi.auth import Credentials
 from target_restapi.auth_settings import auth_secrets
 from target_restapi.batch import batch_lines
+from target_restapi.config_sources import ConfigArgs, ConfigInput
+from target_restapi.config_sources import load as load_config
 from target_restapi.deadline import STOP_GRACE_SECONDS
 from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import SettingsError, Stopped, TargetError
@@ -37,7 +43,13 @@ from target_restapi.progress import Progress, Tally
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.redact import Redactor, basic_token, is_secret_header, redact_url, url_secrets
 from target_restapi.responses import ResponseFile
-from target_restapi.settings import StreamSettings, check_all, merged
+from target_restapi.settings import (
+    StreamSettings,
+    check_all,
+    merged,
+    renamed_entry,
+    tls_verify,
+)
 from target_restapi.settings_errors import one_line, schema_problems
 from target_restapi.settings_names import (
     unknown_settings,
@@ -48,6 +60,7 @@ from target_restapi.settings_schema import CONFIG_SCHEMA
 from target_restapi.sinks import RestSink
 from target_restapi.state import StateTracker
 from target_restapi.tunnel_settings import tunnel_secrets
+from target_restapi.url_safety import host_placeholders
 from target_restapi.validation import decode_record
 
 
@@ -60,8 +73,14 @@ class TargetRestApi(Target):
     message_reader_class = SingerLineReader
     capabilities: ClassVar[list] = [*Target.capabilities, PluginCapabilities.BATCH]
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, *, config: ConfigInput = None, parse_env_config: bool = False, **kwargs: Any
+    ) -> None:
+        # Settings are loaded here, not by the SDK (see config_sources), then validated by it.
+        self.append_builtin_config(self.config_jsonschema)
+        environ = os.environ if parse_env_config else None
+        config = load_config(config, self.config_jsonschema, self._env_var_prefix, environ)
+        super().__init__(config=config, parse_env_config=False, **kwargs)
         # Sinks send as records arrive, on the reading thread; nothing is drained in parallel.
         self.max_parallelism = 1
         self.redactor.add(_secrets(self.config))
@@ -84,8 +103,15 @@ class TargetRestApi(Target):
         self._error_files: dict[str, ErrorFile] = {}
         self._response_files: dict[str, ResponseFile] = {}
         self._rate_limits: dict[str, RateLimit | None] = {}
-        if not all(merged(self.config, s)["verify_tls"] for s in _stream_keys(self.config)):
-            self.logger.warning("verify_tls is false: TLS certificates are NOT verified")
+        unverified = [s for s in _stream_keys(self.config) if tls_verify(self.config, s) is False]
+        if unverified:
+            places = [
+                f"stream '{s}'" if s else "the top level (and streams inheriting it)"
+                for s in unverified
+            ]
+            self.logger.warning(
+                "verify_tls is false: TLS certificates are NOT verified for %s", ", ".join(places)
+            )
             # Said once here; urllib3 would repeat it for every request.
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.tunnels = None
@@ -94,6 +120,7 @@ class TargetRestApi(Target):
             from target_restapi.tunnel import open_tunnels
 
             self.tunnels = open_tunnels(self.config, self.logger)  # bad settings fail here
+        _warn_record_hosts(self.config, self.logger)
         self.credentials = Credentials(self.redactor, self.tunnels)
         self.progress.start()
 
@@ -134,6 +161,16 @@ class TargetRestApi(Target):
             sys.exit(1)
 
     @classmethod
+    def cb_config(
+        cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
+    ) -> ConfigArgs:
+        """Keep `--config` as given: files are read in `__init__`, within `invoke`.
+
+        There a file that cannot be read becomes one line, not a traceback.
+        """
+        return ConfigArgs.from_cli(value)
+
+    @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
         """Offer only the SDK settings that mean something here.
 
@@ -143,6 +180,27 @@ class TargetRestApi(Target):
             for name, schema in builtin["properties"].items():
                 config_jsonschema["properties"].setdefault(name, schema)
         super(Target, cls).append_builtin_config(config_jsonschema)
+
+    def add_sink(
+        self, stream_name: str, schema: dict, key_properties: Sequence[str] | None = None
+    ) -> Sink:
+        """A stream that stream_maps renamed or copied takes its source's `streams` entry."""
+        self._inherit_source_entry(stream_name)
+        return super().add_sink(stream_name, schema, key_properties)
+
+    def _inherit_source_entry(self, stream: str) -> None:
+        """Lay `stream`'s own `streams` entry over its stream_maps source's (idempotent).
+
+        Also run for every SCHEMA: a second source with an entry is refused there.
+        """
+        sources = [
+            source
+            for source, maps in self.mapper.stream_maps.items()
+            if source != stream and any(m.stream_alias == stream for m in maps)
+        ]
+        entry = renamed_entry(self._config.get("streams") or {}, stream, sources)
+        if entry is not None:
+            self._config.setdefault("streams", {})[stream] = entry
 
     def tally_for(self, stream: str) -> Tally:
         """The counts of a stream, kept across its sinks when its SCHEMA changes."""
@@ -194,6 +252,8 @@ class TargetRestApi(Target):
         self._sinks_to_clear = []
         stream = message_dict["stream"]
         maps = self.mapper.stream_maps[stream]
+        for stream_map in maps:
+            self._inherit_source_entry(stream_map.stream_alias)
         direct = (
             len(maps) == 1
             and type(maps[0]) is SameRecordTransform
@@ -333,6 +393,21 @@ _RERUN = "; every STATE emitted covers only delivered records, so rerun the tap 
 
 def _discard(_state: bytes) -> None:
     """Dry run: nothing was delivered, so no STATE may be emitted."""
+
+
+def _warn_record_hosts(config: dict, logger: logging.Logger) -> None:
+    """Say once that records choose hosts, where allow_record_hosts lets them."""
+    places = [
+        (f"stream '{s}'" if s else "the top level", fields)
+        for s in _stream_keys(config)
+        if (fields := host_placeholders(str(merged(config, s).get("url") or "")))
+    ]
+    if places:
+        logger.warning(
+            "allow_record_hosts is true: records choose where requests and their credentials "
+            "go (%s)",
+            "; ".join(f"{where}: {', '.join(fields)}" for where, fields in places),
+        )
 
 
 def _stream_keys(config: dict) -> list[str]:

@@ -111,9 +111,16 @@ class Template:
         return "".join(out)
 
 
+DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+
+
 def quote_url_value(text: str) -> str:
-    """Percent-encode a value so that it stays inside its URL component (`/`, `?` too)."""
-    return quote(text, safe="")
+    """Percent-encode a value so that it stays inside its URL component (`/`, `?` too).
+
+    A value of `.` or `..` is encoded as well: as a path segment it would walk the path
+    (`/tenants/../users/1` is `/users/1`); `url_safety.DotSafeSession` keeps it encoded.
+    """
+    return DOT_SEGMENTS.get(text) or quote(text, safe="")
 
 
 def render_url(template: Template, record: Mapping[str, Any]) -> str:

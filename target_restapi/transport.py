@@ -22,6 +22,7 @@ from target_restapi.errors import DeliveryError, Stopped
 from target_restapi.pacing import AdaptiveLimit, RateLimit
 from target_restapi.redact import Redactor, redact_url
 from target_restapi.retry import RetryPolicy
+from target_restapi.url_safety import DotSafeSession
 
 if TYPE_CHECKING:
     from target_restapi.tunnel import Tunnels
@@ -119,7 +120,7 @@ class Transport:
         rate: RateLimit | None = None,
         in_flight: AdaptiveLimit | None = None,
     ) -> None:
-        self._session = requests.Session()
+        self._session = DotSafeSession()  # a `..` from a record must not walk the path
         pool_maxsize = max(pool_size, 10)
         if tunnels is not None:
             tunnels.mount(self._session, pool_maxsize)

@@ -80,6 +80,7 @@ class TunnelSettings:
         values = config.get("ssh_tunnel") or {}
         if not values.get("enable"):
             return None
+        _refuse_record_hosts(config)
         for name in ("host", "username"):
             if not values.get(name):
                 raise SettingsError(f"ssh_tunnel is enabled but 'ssh_tunnel.{name}' is not set")
@@ -99,6 +100,22 @@ class TunnelSettings:
             key=load_private_key(key_text, passphrase) if key_text else None,
             password=password or None,
             host_key=parse_host_key(host_key) if host_key else None,
+        )
+
+
+def _refuse_record_hosts(config: Mapping[str, Any]) -> None:
+    """Records must not pick tunnel destinations: refuse allow_record_hosts anywhere."""
+    allowing = ["the top level"] if config.get("allow_record_hosts") else []
+    allowing += [
+        f"streams.{name}"
+        for name, entry in (config.get("streams") or {}).items()
+        if (entry or {}).get("allow_record_hosts")
+    ]
+    if allowing:
+        raise SettingsError(
+            f"ssh_tunnel is enabled and allow_record_hosts is true ({', '.join(allowing)}): "
+            "records could open forwards to any host the SSH server reaches; "
+            "turn allow_record_hosts off or send without the tunnel"
         )
 
 
