@@ -16,7 +16,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from werkzeug import Request, Response
+
+# Property tests run a fixed sequence of cases, so a run's verdict never depends on chance;
+# HYPOTHESIS_RANDOM=1 explores new cases (and saves any failure it finds for the next run).
+settings.register_profile(
+    "suite", deadline=None, derandomize=not os.environ.get("HYPOTHESIS_RANDOM"), print_blob=True
+)
+settings.load_profile("suite")
 
 # singer_sdk.testing.pytest_plugin is registered by its entry point ("singer_testing");
 # naming it again in pytest_plugins would make pluggy refuse a second registration.

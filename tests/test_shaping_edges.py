@@ -27,8 +27,7 @@ from target_restapi.encoding import encode_json
 from target_restapi.payload import JsonPayload
 from target_restapi.shaping import Shape, make_shaper
 
-settings.register_profile("shaping_edges", max_examples=150, deadline=None)
-settings.load_profile("shaping_edges")
+EXAMPLES = settings(max_examples=150)  # on top of the suite profile (conftest.py)
 
 PEOPLE = "shaping_people.singer"
 RECORDS = records_of(PEOPLE, "people")
@@ -74,6 +73,7 @@ NUMBERS = st.builds(
 )
 
 
+@EXAMPLES
 @given(NUMBERS, NUMBERS, NUMBERS)
 def test_template_numbers_keep_their_spelling(a, b, c):
     template = JsonPayload(f'{{"a": {a}, "list": [{b}, {{"deep": {c}}}], "v": "#{{v}}"}}')
@@ -125,6 +125,7 @@ def _nest(steps: list, inner: str) -> tuple[str, str]:
     return text, "$" + path
 
 
+@EXAMPLES
 @given(STEPS, KEYS, st.booleans())
 def test_a_key_given_twice_is_refused_with_its_path(steps, key, placeholder):
     value = '"#{id}"' if placeholder else "2"
@@ -176,6 +177,7 @@ STRINGS = st.text(alphabet=st.sampled_from(list('ab "\\#{}\n:,')), max_size=8)
 SPACES = st.text(alphabet=" \n\t", max_size=3)
 
 
+@EXAMPLES
 @given(st.lists(st.tuples(STRINGS, STRINGS, SPACES), max_size=4), NAMES, SPACES)
 def test_a_placeholder_outside_quotes_is_refused_with_the_fix(members, name, space):
     quoted_members = [f"{gap}{json.dumps(k)}:{json.dumps('#{x}' + v)}," for k, v, gap in members]
@@ -342,6 +344,7 @@ def parse(data: bytes, delimiter: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode(), newline=""), delimiter=delimiter))
 
 
+@EXAMPLES
 @given(DELIMITERS, st.data())
 def test_an_automatic_csv_body_parses_back_with_its_delimiter(delimiter, data):
     texts = _texts(delimiter)
@@ -364,6 +367,7 @@ def test_an_automatic_csv_body_parses_back_with_its_delimiter(delimiter, data):
             assert same_text(cell, record[column]), (cell, record[column])
 
 
+@EXAMPLES
 @given(DELIMITERS, st.data())
 def test_a_csv_template_quotes_values_holding_its_delimiter(delimiter, data):
     assume(delimiter not in "fixed")

@@ -17,8 +17,7 @@ from target_restapi.encoding import csv_escape, encode_json
 from target_restapi.payload import FormPayload, JsonPayload, TextPayload
 from target_restapi.shaping import Shape, make_shaper
 
-settings.register_profile("shaping", max_examples=150, deadline=None)
-settings.load_profile("shaping")
+EXAMPLES = settings(max_examples=150)  # on top of the suite profile (conftest.py)
 
 # Text as a tap may send it: quotes, commas, CR/LF, unicode; no lone surrogates (not UTF-8).
 TEXT = st.text(
@@ -80,6 +79,7 @@ def body_bytes(body) -> bytes:
 # CSV
 
 
+@EXAMPLES
 @given(RECORDS)
 def test_a_csv_line_parses_back_to_the_field_texts(record):
     columns = list(record)
@@ -91,6 +91,7 @@ def test_a_csv_line_parses_back_to_the_field_texts(record):
         assert same_text(cell, record[column]), (column, cell)
 
 
+@EXAMPLES
 @given(st.lists(RECORDS, min_size=1, max_size=4), st.booleans(), st.booleans())
 def test_a_csv_body_is_a_header_then_one_row_per_record(records, named, spool):
     columns = list(dict.fromkeys(key for record in records for key in record))
@@ -108,6 +109,7 @@ def test_a_csv_body_is_a_header_then_one_row_per_record(records, named, spool):
             assert same_text(cell, record.get(column)), (column, cell)
 
 
+@EXAMPLES
 @given(VALUES, VALUES, VALUES)
 def test_a_csv_template_escapes_each_value(a, b, c):
     template = TextPayload("#{a},fixed,#{b},#{c}", csv_escape)
@@ -120,6 +122,7 @@ def test_a_csv_template_escapes_each_value(a, b, c):
     assert same_text(rows[0][3], c)
 
 
+@EXAMPLES
 @given(st.lists(st.fixed_dictionaries({"a": VALUES, "b": VALUES}), min_size=1, max_size=4))
 def test_a_csv_template_makes_one_row_per_record(records):
     shaper = make_shaper(Shape(body_format="csv", custom_payload="#{a},#{b}"), [], single=False)
@@ -135,6 +138,7 @@ def test_a_csv_template_makes_one_row_per_record(records):
 # urlencoded and multipart
 
 
+@EXAMPLES
 @given(FORM_RECORDS)
 def test_an_urlencoded_record_parses_back_to_its_flattened_pairs(record):
     shaper = make_shaper(Shape(body_format="urlencoded"), list(record), single=True)
@@ -142,6 +146,7 @@ def test_an_urlencoded_record_parses_back_to_its_flattened_pairs(record):
     assert parse_qsl(encoded.decode("ascii"), keep_blank_values=True) == form_leaves(record)
 
 
+@EXAMPLES
 @given(st.lists(FORM_RECORDS, min_size=1, max_size=4), st.booleans())
 def test_an_urlencoded_batch_keys_records_by_index(records, spool):
     shaper = make_shaper(Shape(body_format="urlencoded"), [], single=False)
@@ -161,6 +166,7 @@ PART_KEYS = FORM_KEYS.filter(lambda k: not any(c in k for c in '"\\%\r\n'))
 PART_RECORDS = st.dictionaries(PART_KEYS, VALUES.filter(_plain_keys), min_size=1, max_size=6)
 
 
+@EXAMPLES
 @given(st.lists(PART_RECORDS, min_size=1, max_size=3), st.booleans())
 def test_a_multipart_body_parses_back_with_werkzeug(records, single):
     records = records[:1] if single else records
@@ -190,6 +196,7 @@ def _multidict_order(pairs):
     return [(key, value) for key, values in grouped.items() for value in values]
 
 
+@EXAMPLES
 @given(VALUES, VALUES)
 def test_a_form_template_fills_values_as_text(a, b):
     template = FormPayload("first=#{a}&second=#{b}&fixed=x%26y")
@@ -209,6 +216,7 @@ def test_a_form_template_fills_values_as_text(a, b):
 # JSON custom payload
 
 
+@EXAMPLES
 @given(NAMES, VALUES)
 def test_a_whole_placeholder_renders_to_the_value_itself(name, value):
     template = JsonPayload(json.dumps({"v": "#{" + name + "}"}))
@@ -219,6 +227,7 @@ def test_a_whole_placeholder_renders_to_the_value_itself(name, value):
     assert type(decoded["v"]) is type(value) or isinstance(value, Decimal)
 
 
+@EXAMPLES
 @given(NAMES, SCALARS, TEXT.filter(lambda t: "#{" not in t), TEXT.filter(lambda t: "#{" not in t))
 def test_text_interpolated_in_a_json_string_round_trips(name, value, before, after):
     text = f"<{before}#{{{name}}}{after}>"
@@ -228,6 +237,7 @@ def test_text_interpolated_in_a_json_string_round_trips(name, value, before, aft
     assert decoded == {"s": f"<{before}{text_of(value)}{after}>", "k": [after]}
 
 
+@EXAMPLES
 @given(NAMES, VALUES, TEXT.filter(lambda t: "#{" not in t))
 def test_an_object_interpolated_in_a_json_string_is_its_json_text(name, value, before):
     template = JsonPayload(json.dumps({"s": f"<{before}#{{{name}}}"}))
@@ -236,6 +246,7 @@ def test_an_object_interpolated_in_a_json_string_is_its_json_text(name, value, b
     assert same_text(decoded["s"][len(before) + 1 :], value)
 
 
+@EXAMPLES
 @given(st.lists(RECORDS, min_size=1, max_size=4), st.booleans())
 def test_json_items_join_into_an_array_or_the_nested_attribute(records, nested):
     shape = Shape(nested_attribute="records" if nested else None, static_fields={"s": 1})
