@@ -322,7 +322,7 @@ def test_an_incomplete_shared_budget_is_refused_at_start(tmp_path, settings, mar
         result = run_target(config, records(2), tmp_path)
     assert result.returncode == 1
     assert server.requests == []
-    (line,) = error_lines(result.stderr, marker)
+    assert len(error_lines(result.stderr, marker)) == 1
     assert PASSWORD not in result.stderr
     assert "Traceback" not in result.stderr
 
