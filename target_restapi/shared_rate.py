@@ -10,6 +10,7 @@ Redis's own TIME). The budget's key expires once its last booked slot has passed
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -99,7 +100,7 @@ def derived_key(url: str) -> str | None:
     Path, query and credentials are left out: every process that calls the same API
     derives the same name, and no secret reaches Redis.
     """
-    authority = url.partition("://")[2].partition("/")[0]
+    authority = re.split(r"[/?]", url.partition("://")[2], maxsplit=1)[0]
     if "#{" in authority:
         return None
     parts = urlsplit(url)
@@ -174,16 +175,14 @@ class SharedRateLimit:
 
     def _book(self, stop: threading.Event) -> int:
         """Book a slot in Redis, retrying a lost Redis until `timeout_seconds` have passed."""
-        deadline = None
+        deadline = time.monotonic() + self._timeout  # a Redis that hangs uses it up too
         pause = FIRST_RETRY_SECONDS
         while True:
             try:
                 booked = int(self._script(keys=[self._key], args=[self._interval]))
             except self._errors as exc:
+                self._report(lost=True, why=str(exc))
                 now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self._timeout
-                    self._report(lost=True, why=str(exc))
                 if now >= deadline:
                     raise TargetError(
                         f"{self._setting}: Redis did not answer for {self._timeout:g} s "

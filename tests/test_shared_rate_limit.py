@@ -255,23 +255,29 @@ def test_redis_lost_mid_run_stops_after_the_timeout_sending_nothing_unpaced(own_
     assert max(bookmarks) <= len(delivered)  # never past an undelivered record
 
 
-def test_redis_back_within_the_timeout_lets_the_run_go_on(own_redis, tmp_path):
+def test_redis_back_within_the_timeout_lets_the_run_go_on(own_redis, live_target):
     with Server() as server:
-        config = {
-            "url": server.url("/items/#{id}"),
-            "max_requests_per_second": 20,
-            "rate_limit_redis_url": own_redis.url(),
-            "timeout_seconds": 30,
-        }
-        thread, results = run_in_background(config, records(20, states=True), tmp_path)
+        target = live_target(
+            {
+                "url": server.url("/items/#{id}"),
+                "max_requests_per_second": 20,
+                "rate_limit_redis_url": own_redis.url(),
+                "timeout_seconds": 30,
+            }
+        )
+        target.send(records(20, states=True))
         kill_after(server.requests, 5, own_redis)
-        own_redis.start(port=own_redis.port)  # a restart: its scripts are gone too
-        thread.join(RUN_TIMEOUT + 5)
-    (result,) = results
-    assert result.returncode == 0, result.stderr
-    assert sorted(int(got.path.rsplit("/", 1)[1]) for got in server.requests) == list(range(1, 21))
-    assert result.states[-1] == {"bookmark": 20}
-    assert len(error_lines(result.stderr, "Redis answers again")) == 1
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while "Redis does not answer" not in target.stderr and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the target has seen Redis gone
+        own_redis.start(port=own_redis.port)  # a restart: its budget and script are gone too
+        assert target.finish() == 0, target.stderr
+    delivered = sorted(int(got.path.rsplit("/", 1)[1]) for got in server.requests)
+    assert delivered == list(range(1, 21))
+    assert json.loads(target.lines[-1]) == {"bookmark": 20}
+    assert len(error_lines(target.stderr, "Redis does not answer")) == 1
+    assert len(error_lines(target.stderr, "Redis answers again")) == 1
+    assert PASSWORD not in target.stderr + "".join(target.lines)
 
 
 def test_a_dry_run_asks_no_redis(tmp_path):
@@ -385,6 +391,7 @@ def test_the_derived_key_names_scheme_host_and_port_only(
     assert password not in key
     assert derived_key(f"{scheme}://{host}:{(port or default) % 65535 + 1}/{path}") != key
     assert derived_key(f"{scheme}://#{{tenant}}.{host}{at}/{path}") is None
+    assert derived_key(f"{scheme}://{host}{at}?to=#{{tenant}}") == key
 
 
 def test_the_redis_url_password_is_a_secret():
