@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from target_restapi.errors import SettingsError, Stopped, TargetError
-from target_restapi.redact import redact_url
+from target_restapi.redact import REDACTED, redact_url
 
 logger = logging.getLogger("target-restapi")
 
@@ -71,7 +71,7 @@ def shared_budget(
                 "set 'rate_limit_redis_url' too, or remove it"
             )
         return None
-    if urlsplit(url).scheme not in SCHEMES:
+    if _scheme(url) not in SCHEMES:
         raise SettingsError(
             f"{where}: setting 'rate_limit_redis_url' is {shown(url)!r}; "
             "use a redis:// or rediss:// URL"
@@ -100,30 +100,43 @@ def derived_key(url: str) -> str | None:
     Path, query and credentials are left out: every process that calls the same API
     derives the same name, and no secret reaches Redis.
     """
-    authority = re.split(r"[/?]", url.partition("://")[2], maxsplit=1)[0]
+    scheme, _, rest = url.partition("://")
+    authority = re.split(r"[/?]", rest, maxsplit=1)[0]
     if "#{" in authority:
         return None
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    try:
+        parts = urlsplit(url)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), "")
+    except ValueError:  # malformed (refused when a request is made): named as written
+        return f"{KEY_PREFIX}{scheme.lower()}://{authority.rpartition('@')[2].lower()}"
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"  # IPv6
+    return f"{KEY_PREFIX}{parts.scheme.lower()}://{host}:{port}"
+
+
+def _scheme(url: str) -> str:
     try:
-        port = parts.port or DEFAULT_PORTS.get(scheme, "")
-    except ValueError:  # not a number: the URL is refused when a request is made
-        port = parts.netloc.rpartition(":")[2]
-    return f"{KEY_PREFIX}{scheme}://{host}:{port}"
+        return urlsplit(url).scheme
+    except ValueError:  # such as an unclosed IPv6 bracket
+        return ""
 
 
 def shown(url: str) -> str:
     """A Redis URL as it may be printed: no user-info, no query (it may hold a password)."""
-    return redact_url(urlsplit(url)._replace(query="").geturl())
+    try:
+        return redact_url(urlsplit(url)._replace(query="").geturl())
+    except ValueError:
+        return REDACTED
 
 
 def redis_secrets(values: Mapping[str, Any]) -> list[str]:
     """The secrets in `rate_limit_redis_url`: the URL itself and its password, as written."""
     url = str(values.get("rate_limit_redis_url") or "")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]  # malformed: refused at start-up, masked whole meanwhile
     passwords = parse_qs(parts.query).get("password", [])
     if parts.password:
         passwords.append(parts.password)

@@ -18,8 +18,14 @@ from hypothesis import strategies as st
 from loopback import Server, items_input
 from support.redis_server import PASSWORD, Monitor, RedisServer, free_port
 
-from target_restapi.errors import Stopped
-from target_restapi.shared_rate import Budget, SharedRateLimit, derived_key, redis_secrets
+from target_restapi.errors import SettingsError, Stopped
+from target_restapi.shared_rate import (
+    Budget,
+    SharedRateLimit,
+    derived_key,
+    redis_secrets,
+    shared_budget,
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None,
@@ -392,6 +398,19 @@ def test_the_derived_key_names_scheme_host_and_port_only(
     assert derived_key(f"{scheme}://{host}:{(port or default) % 65535 + 1}/{path}") != key
     assert derived_key(f"{scheme}://#{{tenant}}.{host}{at}/{path}") is None
     assert derived_key(f"{scheme}://{host}{at}?to=#{{tenant}}") == key
+
+
+@given(url=st.text(st.sampled_from("ab:/@[]?#{}%.1"), max_size=30))
+def test_any_url_gives_a_key_or_one_settings_error(url):
+    key = derived_key(url)
+    assert key is None or key.startswith("target-restapi:")
+    values = {"timeout_seconds": 1, "max_requests_per_second": 1}
+    for setting in ("url", "rate_limit_redis_url"):
+        try:
+            shared_budget({**values, "rate_limit_redis_url": "redis://r", setting: url}, "settings")
+        except SettingsError as exc:
+            assert str(exc).startswith("settings: setting '")
+    redis_secrets({"rate_limit_redis_url": url})  # never raises: it runs before any check
 
 
 def test_the_redis_url_password_is_a_secret():
