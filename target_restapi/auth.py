@@ -12,13 +12,13 @@ from urllib.parse import urljoin
 
 import requests
 from requests import PreparedRequest
-from requests.auth import AuthBase, HTTPBasicAuth
+from requests.auth import AuthBase
 from requests.sessions import SessionRedirectMixin
 from requests.utils import get_auth_from_url
 
 from target_restapi.auth_settings import ApiKey, AuthSettings
 from target_restapi.mtls import CertFiles
-from target_restapi.redact import Redactor
+from target_restapi.redact import Redactor, basic_token
 from target_restapi.signing import HmacSigner
 
 if TYPE_CHECKING:
@@ -26,6 +26,21 @@ if TYPE_CHECKING:
     from target_restapi.tunnel import Tunnels
 
 _REDIRECTS = SessionRedirectMixin()  # requests' own rule for dropping credentials
+
+
+class BasicAuth(AuthBase):
+    """`Authorization: Basic`, `username:password` in UTF-8 (RFC 7617) whatever it holds.
+
+    requests' HTTPBasicAuth encodes as Latin-1 and fails on anything outside it.
+    """
+
+    def __init__(self, username: str, password: str) -> None:
+        self._header = f"Basic {basic_token(username, password, utf8=True)}"
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        """Set the header."""
+        request.headers["Authorization"] = self._header
+        return request
 
 
 class BearerAuth(AuthBase):
@@ -70,7 +85,7 @@ class UrlUserinfo(AuthBase):
         """Set Basic auth when the URL carries user-info."""
         username, password = get_auth_from_url(request.url)
         if username or password:
-            request = HTTPBasicAuth(username, password)(request)
+            request = BasicAuth(username, password)(request)
         return request
 
 
@@ -114,7 +129,7 @@ class Credentials:
         """
         auths: list[AuthBase] = []
         if settings.basic is not None:
-            auths.append(HTTPBasicAuth(*settings.basic))
+            auths.append(BasicAuth(*settings.basic))
         elif settings.bearer_token is not None:
             auths.append(BearerAuth(settings.bearer_token))
         elif settings.api_key is not None:

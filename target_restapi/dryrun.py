@@ -29,6 +29,7 @@ class DryRunTransport:
     ) -> None:
         self._stream = stream
         self._logger = logger
+        self._redactor = redactor
         self._redact = redactor.text
         self._auth = auth
         self.requests = 0
@@ -48,9 +49,14 @@ class DryRunTransport:
                 prepared.method,
                 self._redact(redact_url(prepared.url or "")),
                 self._redact(str(redact_headers(dict(prepared.headers)))),
-                self._redact(_text(request.body, gzipped=gzipped)),
+                self._body(request.body, gzipped=gzipped),
             )
         return None, 1
+
+    def _body(self, body: object, *, gzipped: bool) -> str:
+        """The body's start, masked first, then cut (a secret cut in half would show)."""
+        text, more = _text(body, gzipped=gzipped)
+        return self._redactor.clip(text, BODY_CHARS, cut=more)
 
     def close(self) -> None:
         """Say how much would have been sent."""
@@ -62,13 +68,15 @@ class DryRunTransport:
         )
 
 
-def _text(body: object, *, gzipped: bool) -> str:
-    """The start of a body (bytes or a spooled file) as text; gzip is shown decompressed."""
+def _text(body: object, *, gzipped: bool) -> tuple[str, bool]:
+    """The start of a body (bytes or a spooled file) as text, and whether the body goes on.
+
+    Twice what is shown is read: masking may shorten it. A gzip body is shown decompressed.
+    """
     if body is None:
-        return ""
+        return "", False
     source = body if hasattr(body, "read") else io.BytesIO(body)  # type: ignore[arg-type]
     source.seek(0)
-    data = (gzip.GzipFile(fileobj=source) if gzipped else source).read(BODY_CHARS + 1)
+    data = (gzip.GzipFile(fileobj=source) if gzipped else source).read(2 * BODY_CHARS + 1)
     source.seek(0)
-    text = data.decode("utf-8", errors="replace")
-    return text if len(text) <= BODY_CHARS else text[:BODY_CHARS] + "…"
+    return data.decode("utf-8", errors="replace"), len(data) > 2 * BODY_CHARS

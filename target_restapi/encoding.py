@@ -66,11 +66,11 @@ def field_text(value: Any) -> str:
 
 
 class CsvLines:
-    """RFC 4180 lines from rows, through the csv module (quotes, commas, newlines)."""
+    """RFC 4180 lines from rows, through the csv module (quotes, delimiters, newlines)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delimiter: str = ",") -> None:
         self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+        self._writer = csv.writer(self._buffer, delimiter=delimiter, lineterminator="\r\n")
 
     def line(self, row: Sequence[str]) -> bytes:
         """One encoded line, ending in CRLF."""
@@ -81,9 +81,9 @@ class CsvLines:
         return text.encode()
 
 
-def csv_escape(text: str) -> str:
-    """Quote one CSV field when it holds a quote, comma or line break (RFC 4180)."""
-    if any(c in text for c in ',"\r\n'):
+def csv_escape(text: str, delimiter: str = ",") -> str:
+    """Quote one CSV field when it holds a quote, the delimiter or a line break (RFC 4180)."""
+    if delimiter in text or any(c in text for c in '"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -150,3 +150,14 @@ class MultipartBody:
         """The encoded body; `content_type` then carries its boundary."""
         body, self.content_type = encode_multipart_formdata(self._fields + self._closing)
         return body
+
+
+def add_boundary(headers: dict[str, str], generated: str) -> None:
+    """Give the user's multipart Content-Type the body's boundary, which only we know.
+
+    Settings refuse any other Content-Type for form_data bodies, and a boundary of its own.
+    """
+    boundary = generated.partition(";")[2]
+    for name, value in headers.items():
+        if name.lower() == "content-type":
+            headers[name] = f"{value.rstrip().rstrip(';')};{boundary}"

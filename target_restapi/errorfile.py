@@ -15,15 +15,27 @@ from typing import Any
 import msgspec
 
 from target_restapi.encoding import encode_json
-from target_restapi.redact import Redactor
+from target_restapi.errors import SettingsError
+from target_restapi.redact import Redactor, redact_url
 
 
 class ErrorFile:
     """Appends failed records as JSON lines, with secrets redacted."""
 
     def __init__(self, path: str, redactor: Redactor) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the run)
+        if "://" in path:  # open() would make a local folder named after the URL
+            raise SettingsError(
+                f"setting 'error_file_path' is {redact_url(path)}, a URL; the error file is "
+                "local: give a local file path"
+            )
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the run)
+        except OSError as exc:  # its text would quote the path, password and all
+            raise SettingsError(
+                f"setting 'error_file_path': cannot create or open {redact_url(path)} "
+                f"({exc.strerror}); give a writable local file path"
+            ) from None
         self._redact = redactor.text
         self._lock = threading.Lock()
 

@@ -38,3 +38,7 @@ class DeliveryError(TargetError):
 
 class Stopped(Exception):
     """A stop was asked for (SIGTERM, SIGINT): wind down without sending more."""
+
+
+class Unexpected(TargetError):
+    """An error nobody planned for (a bug, or a fault of a library below): still one line."""

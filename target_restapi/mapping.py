@@ -65,9 +65,24 @@ def _matches(field_type: str, node: Mapping[str, Any]) -> bool:
 
 
 def parse_mappings(entries: Sequence[Mapping[str, Any]]) -> tuple[FieldMapping, ...]:
-    """Parse the `field_mappings` setting, refusing unknown field types."""
+    """Parse the `field_mappings` setting, refusing what cannot make a body field.
+
+    A field name given twice would silently keep only the last column, an empty one
+    makes a nameless field, and an empty column names nothing.
+    """
     mappings = tuple(FieldMapping.parse(entry) for entry in entries)
-    for mapping in mappings:
+    sources: dict[str, str] = {}
+    for position, mapping in enumerate(mappings, start=1):
+        if not mapping.field_name or not mapping.column_name:
+            empty = "field_name" if not mapping.field_name else "column_name"
+            raise ValueError(f"entry {position} has an empty {empty}; give it a name")
+        if mapping.field_name in sources:
+            raise ValueError(
+                f"field_name '{mapping.field_name}' is given to both column "
+                f"'{sources[mapping.field_name]}' and column '{mapping.column_name}'; "
+                "give each mapping its own field_name"
+            )
+        sources[mapping.field_name] = mapping.column_name
         if mapping.field_type is not None and mapping.field_type not in FIELD_TYPES:
             raise ValueError(
                 f"field_type {mapping.field_type!r} of column '{mapping.column_name}' "

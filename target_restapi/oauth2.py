@@ -8,6 +8,7 @@ one token. Each token is given to the Redactor the moment it arrives.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from requests import PreparedRequest
 from requests.auth import AuthBase
 
 from target_restapi.auth_settings import OAuth2Client
+from target_restapi.deadline import WatchedAdapter
 from target_restapi.redact import Redactor, redact_url
 
 if TYPE_CHECKING:
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 MAX_EARLY_SECONDS = 30.0  # renew a token this long before it expires, at most
 EARLY_SHARE = 0.1  # ... and at most this share of its lifetime
+# What a header value can carry: visible ASCII (RFC 6750's b64token is a part of it).
+HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 class TokenError(requests.RequestException):
@@ -57,6 +61,9 @@ class OAuth2ClientCredentials(AuthBase):
         )
         if tunnels is not None:
             tunnels.mount(self._session)
+        else:  # a token fetched for a request shares its deadline and its stop
+            self._session.mount("http://", WatchedAdapter())
+            self._session.mount("https://", WatchedAdapter())
         # verify, cert, timeout; a redirect would turn the POST into a GET: refuse it.
         self._options = {**options, "allow_redirects": False}
         self._redactor = redactor
@@ -102,7 +109,14 @@ class OAuth2ClientCredentials(AuthBase):
         access = token.get("access_token")
         if not access:
             raise TokenError(f"{where} answered without an access_token")
-        self._redactor.add([access])
+        access = str(access)
+        self._redactor.add([access, repr(access)[1:-1]])  # also as an error would quote it
+        if not HEADER_SAFE.fullmatch(access):
+            raise TokenError(
+                f"{where} answered an access_token that cannot be sent in an HTTP header "
+                "(it holds a line break, a space or a character outside visible ASCII); "
+                "the token endpoint must issue header-safe tokens"
+            )
         self._header = f"Bearer {access}"
         self._renew_at = asked + _lifetime(token.get("expires_in"))
 

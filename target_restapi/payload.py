@@ -1,7 +1,9 @@
 """Custom payload templates: a body shape written by the user, filled from each record.
 
 JSON templates are parsed once: a string that is exactly `"#{field}"` takes the field's
-typed value, other strings (object keys too) are filled as text. Form templates
+typed value, other strings (object keys too) are filled as text. Constants are sent as
+written (`1.10` stays `1.10`); what JSON cannot say once (a key given twice, `NaN`, a
+placeholder outside quotes) is refused with its place. Form templates
 (`a=#{x}&b=#{y}`) become (key, value) template pairs, so nothing needs escaping by hand.
 Pure: no I/O.
 """
@@ -9,24 +11,23 @@ Pure: no I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from target_restapi.encoding import JsonNumber
 from target_restapi.templates import MISSING, PLACEHOLDER, Template, lookup
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_CONSTANT = re.compile(r"-?(?:NaN|Infinity)")
 
 
 class JsonPayload:
     """A JSON body template whose placeholders keep the field's type when they stand alone."""
 
     def __init__(self, text: str) -> None:
-        try:
-            self._shape = _compile(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"custom_payload is not valid JSON: {exc.msg} at line {exc.lineno} "
-                f"column {exc.colno} (character {exc.pos})"
-            ) from None
+        self._shape = _compile(_load(text), "$")
         self.fields = tuple(_fields(self._shape))
         self.is_object = isinstance(self._shape, _Object)
 
@@ -53,15 +54,88 @@ class _Object:
         self.items = items
 
 
-def _compile(node: Any) -> Any:
-    if isinstance(node, dict):
-        return _Object([(_text(key), _compile(value)) for key, value in node.items()])
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs in order, so that a repeated key shows."""
+
+
+def _load(text: str) -> Any:
+    """The template's JSON, numbers keeping their spelling; ValueError says where it is wrong."""
+    bare = _blank_strings(text)
+    for placeholder in PLACEHOLDER.finditer(text):
+        if bare[placeholder.start()] != "#":
+            continue  # inside a string
+        found = placeholder.group()
+        raise ValueError(
+            f"custom_payload has {found} outside quotes at {_where(text, placeholder.start())}; "
+            f'write it as "{found}" (a string that is only the placeholder keeps the type)'
+        )
+    if constant := _CONSTANT.search(bare):
+        raise ValueError(
+            f"custom_payload has {constant.group()} at {_where(text, constant.start())}, "
+            "which is not JSON; write null or a string"
+        )
+    try:
+        return json.loads(
+            text, object_pairs_hook=_Pairs, parse_float=JsonNumber, parse_int=_integer
+        )
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"custom_payload is not valid JSON: {exc.msg} at line {exc.lineno} "
+            f"column {exc.colno} (character {exc.pos})"
+        ) from None
+
+
+def _blank_strings(text: str) -> str:
+    """`text` with every JSON string's inside blanked, positions unchanged."""
+    return _STRING.sub(lambda string: '"' + " " * (len(string.group()) - 2) + '"', text)
+
+
+def _where(text: str, position: int) -> str:
+    """`line L column C` of a character, counted from 1 as JSON errors count them."""
+    line = text.count("\n", 0, position) + 1
+    column = position - text.rfind("\n", 0, position)
+    return f"line {line} column {column}"
+
+
+def _integer(text: str) -> int | JsonNumber:
+    """An integer, kept as its text where Python's int would respell (`-0`) or be slow."""
+    return JsonNumber(text) if text == "-0" or len(text) > 18 else int(text)
+
+
+def _compile(node: Any, path: str) -> Any:
+    if isinstance(node, _Pairs):
+        if (twice := _repeated(key for key, _ in node)) is not None:
+            raise ValueError(
+                f"custom_payload has the key {_quoted(twice)} twice in the object at "
+                f"{path}; keep one of them"
+            )
+        return _Object([(_text(key), _compile(value, _member(path, key))) for key, value in node])
     if isinstance(node, list):
-        return [_compile(value) for value in node]
+        return [_compile(value, f"{path}[{i}]") for i, value in enumerate(node)]
     if isinstance(node, str) and PLACEHOLDER.search(node):
         match = PLACEHOLDER.fullmatch(node)
         return _Whole(match.group(1).strip()) if match else Template.parse(node)
     return node
+
+
+def _repeated(keys: Iterable[str]) -> str | None:
+    """The first key that comes a second time, if any."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
+def _member(path: str, key: str) -> str:
+    """The path of an object member: `$.user`, or `$["two words"]`."""
+    return f"{path}.{key}" if key.isidentifier() else f"{path}[{_quoted(key)}]"
+
+
+def _quoted(key: str) -> str:
+    """A key as a JSON string, so that spaces, quotes and empty keys show."""
+    return json.dumps(key, ensure_ascii=False)
 
 
 def _text(key: str) -> str | Template:

@@ -1,7 +1,8 @@
 """Progress lines during a run (at most one per interval) and the summary at its end.
 
 A background thread reads the sinks' tallies, so the record path pays nothing for it.
-The summary is logged per stream and in total, as text and as one JSON line.
+The summary is logged once per run, per stream and in total, as text and as one JSON
+line. Its counts add up: received = delivered + failed + interrupted + not_sent.
 """
 
 from __future__ import annotations
@@ -14,10 +15,29 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-COUNTS = ("received", "delivered", "failed", "requests", "retries")
+
+@dataclasses.dataclass(slots=True)
+class Tally:
+    """What happened to a stream's records, for the run summary.
+
+    Each record received ends in exactly one of delivered, failed, interrupted (its
+    request was cut short by a stop) or not_sent (never handed to the server: pending or
+    queued when the run ended, or a dry run), whatever ends the run.
+    """
+
+    received: int = 0
+    delivered: int = 0
+    failed: int = 0
+    requests: int = 0
+    retries: int = 0
+    interrupted: int = 0
+    not_sent: int = 0
 
 
-def totals(tallies: Iterable[Any]) -> dict[str, int]:
+COUNTS = ("received", "delivered", "failed", "interrupted", "not_sent", "requests", "retries")
+
+
+def totals(tallies: Iterable[Tally]) -> dict[str, int]:
     """The counts of several streams added up."""
     out = dict.fromkeys(COUNTS, 0)
     for tally in tallies:
@@ -31,7 +51,8 @@ def describe(counts: dict[str, int], seconds: float) -> str:
     rate = counts["delivered"] / seconds if seconds > 0 else 0.0
     return (
         f"{counts['received']} records received, {counts['delivered']} delivered, "
-        f"{counts['failed']} failed, in {counts['requests']} requests "
+        f"{counts['failed']} failed, {counts['interrupted']} interrupted, "
+        f"{counts['not_sent']} not sent, in {counts['requests']} requests "
         f"({counts['retries']} retries), {rate:,.0f} records/s"
     )
 
@@ -50,6 +71,7 @@ class Progress:
         self._interval = interval
         self._started = time.monotonic()
         self._done = threading.Event()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
 
     def start(self) -> None:
@@ -57,8 +79,11 @@ class Progress:
         self._thread.start()
 
     def summary(self) -> None:
-        """Stop the progress lines; log each stream's and the total summary."""
-        self._done.set()
+        """Stop the progress lines; log each stream's and the total summary, once."""
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._done.set()
         seconds = time.monotonic() - self._started
         streams = self._tallies()
         for stream, tally in streams.items():

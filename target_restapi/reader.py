@@ -16,13 +16,22 @@ import msgspec
 from singer_sdk.exceptions import (
     InvalidJSONSchema,
     InvalidRecord,
+    MapExpressionError,
     MissingKeyPropertiesError,
     RecordsWithoutSchemaException,
+    StreamMapConfigError,
 )
 from singer_sdk.singerlib.encoding import GenericSingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-from target_restapi.errors import InputError, RecordError, SettingsError, Stopped
+from target_restapi.errors import (
+    InputError,
+    RecordError,
+    SettingsError,
+    Stopped,
+    TargetError,
+    Unexpected,
+)
 from target_restapi.interruptible import interruptible
 
 MESSAGE_TYPES = ("RECORD", "SCHEMA", "STATE", "ACTIVATE_VERSION", "BATCH")
@@ -33,8 +42,10 @@ INPUT_ERRORS = (
     InvalidInputLine,
     InvalidJSONSchema,
     InvalidRecord,
+    MapExpressionError,
     MissingKeyPropertiesError,
     RecordsWithoutSchemaException,
+    StreamMapConfigError,
 )
 
 
@@ -167,7 +178,14 @@ class SingerLineReader(GenericSingerReader[bytes]):
                 f"input line {self.line_number}: not valid UTF-8 ({exc.reason}); "
                 "the tap must write UTF-8 text"
             ) from None
-        except Exception:  # a failed delivery: send nothing more, close what is open
+        except TargetError:  # a failed delivery: send nothing more, close what is open
             self._fail(send=False)
             raise
+        except Exception as exc:  # nobody planned for it: send nothing more, say it in a line
+            self._fail(send=False)
+            raise Unexpected(
+                f"input line {self.line_number}: unexpected {type(exc).__name__}: {exc}; "
+                "nothing past this line was acknowledged: rerun from the last STATE, and "
+                "report this error if it persists"
+            ) from exc
         return Counter(stats)

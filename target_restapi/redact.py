@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 REDACTED = "***"
 # Header names that carry credentials: Authorization, Cookie, X-API-Key, X-Auth-Token,
@@ -27,12 +27,24 @@ def is_secret_header(name: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """Drop the user-info part (`user:password@`) of a URL."""
-    parts = urlsplit(url)
+    """Drop the user-info part (`user:password@`) of a URL or an fsspec path."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL (a bad IPv6 address...): nothing recognisable to drop
+        return url
     if "@" not in parts.netloc:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"{REDACTED}@{host}"))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password of a URL's user-info, as written and percent-decoded."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    return [] if not password else [password, unquote(password)]
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -40,14 +52,15 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     return {name: REDACTED if is_secret_header(name) else value for name, value in headers.items()}
 
 
-def basic_token(username: str, password: str) -> str:
+def basic_token(username: str, password: str, *, utf8: bool = False) -> str:
     """The base64 text a Basic Authorization header carries (a secret as well).
 
-    Encoded as requests sends it: latin-1 when the text allows, else UTF-8.
+    `utf8`: as auth.BasicAuth sends it (RFC 7617); else as authlib sends OAuth2 client
+    credentials: latin-1 when the text allows, else UTF-8.
     """
     text = f"{username}:{password}"
     try:
-        raw = text.encode("latin-1")
+        raw = text.encode("utf-8" if utf8 else "latin-1")
     except UnicodeEncodeError:
         raw = text.encode()
     return base64.b64encode(raw).decode()
@@ -74,6 +87,29 @@ class Redactor(logging.Filter):
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text
+
+    def clip(self, text: str, limit: int, *, cut: bool = False) -> str:
+        """`text` with secrets masked, then cut to `limit` characters (`…` marks a cut).
+
+        Masking comes first: a secret cut in half is no longer recognised. `cut` says
+        `text` is itself the start of something longer; then, and whenever this cuts, a
+        tail that begins a secret is dropped too, as its rest may have been cut off.
+        """
+        masked = self.text(text)
+        if len(masked) <= limit and not cut:
+            return masked
+        kept = masked[:limit]
+        return kept[: len(kept) - self._secret_start_at_end(kept)] + "…"
+
+    def _secret_start_at_end(self, text: str) -> int:
+        """The length of the longest end of `text` that is the start of a known secret."""
+        longest = 0
+        for secret in self._secrets:
+            for size in range(min(len(secret) - 1, len(text)), longest, -1):
+                if text.endswith(secret[:size]):
+                    longest = size
+                    break
+        return longest
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's message with secrets masked; never drop the record."""

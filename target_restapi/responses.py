@@ -17,10 +17,12 @@ import fsspec
 import msgspec
 
 from target_restapi.encoding import CsvLines, encode_json
+from target_restapi.fs_packages import missing_package
 from target_restapi.redact import Redactor, redact_url
 
 FORMATS = ("jsonl", "csv", "json")
 BODY_LIMIT = 64 * 1024
+DECODED = BODY_LIMIT + 4096  # bytes decoded: masking may shorten the text below the limit
 KEPT_HEADERS = re.compile(
     r"^(content-type|location|retry-after|x-ratelimit-.*|ratelimit-.*|x-rate-limit-.*)$", re.I
 )
@@ -39,16 +41,17 @@ def answer_body(content: bytes, content_type: str, redact: Redactor) -> Any:
     """The answer's body for the file: parsed JSON when it is JSON, else text; cut at 64 KiB.
 
     Secrets are masked in every string of parsed JSON (where escapes are undone), and in
-    the text otherwise, before it is cut.
+    the text otherwise, before it is cut (`content` may itself be only the answer's start).
     """
-    text = content[: BODY_LIMIT + 4096].decode("utf-8", errors="replace")
+    text = content[:DECODED].decode("utf-8", errors="replace")
     if len(content) <= BODY_LIMIT and "json" in content_type.lower():
         try:
             return _masked(msgspec.json.decode(text), redact)
         except msgspec.DecodeError:
             pass
-    text = redact.text(text)
-    return text[:BODY_LIMIT] + "…" if len(content) > BODY_LIMIT else text
+    if len(content) <= BODY_LIMIT:
+        return redact.text(text)
+    return redact.clip(text, BODY_LIMIT, cut=True)
 
 
 def _masked(value: Any, redact: Redactor) -> Any:
@@ -72,8 +75,18 @@ def kept_headers(headers: Any, redact: Redactor) -> dict[str, str]:
 
 
 def check_folder(folder: str) -> str | None:
-    """What keeps fsspec from writing to `folder` (an unknown or uninstalled protocol)."""
+    """What keeps fsspec from writing to `folder`: an unknown or uninstalled protocol.
+
+    Asked at start-up: some drivers are found missing only when first opened.
+    """
     protocol = fsspec.core.split_protocol(folder)[0] or "file"
+    missing = missing_package(protocol)
+    if missing:
+        package, extra = missing
+        return (
+            f"{protocol}:// needs the {package} package, which is not installed; "
+            f"install it with pip install 'target-restapi[{extra}]'"
+        )
     try:
         fsspec.get_filesystem_class(protocol)
     except (ImportError, ValueError) as exc:
@@ -92,7 +105,7 @@ class ResponseFile:
         name = f"{safe_name(stream)}-{stamp}.{file_format}"
         fs, root = fsspec.core.url_to_fs(folder)
         fs.makedirs(root, exist_ok=True)
-        self.path = f"{folder.rstrip('/')}/{name}"
+        self.path = redact_url(f"{folder.rstrip('/')}/{name}")  # for messages: no password
         self._file = fs.open(f"{root.rstrip('/')}/{name}", "wb")
         self._format = file_format
         self._redactor = redactor

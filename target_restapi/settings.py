@@ -17,9 +17,15 @@ from target_restapi.mapping import mapping_problems, parse_mappings
 from target_restapi.payload import JsonPayload, TextPayload
 from target_restapi.responses import check_folder
 from target_restapi.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
+from target_restapi.settings_checks import method_problem, start_warnings, url_problem
 from target_restapi.settings_schema import DEFAULTS, METHODS
-from target_restapi.shaping import Shape
-from target_restapi.templates import Template, schema_node
+from target_restapi.shaping import Shape, content_type_problem, shape_problem
+from target_restapi.templates import (
+    Template,
+    header_name_problem,
+    header_value_problem,
+    schema_node,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +91,25 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
     where = f"stream '{stream}'" if stream in (config.get("streams") or {}) else "settings"
     if not values.get("url"):
         raise SettingsError(f"{where}: setting 'url' is required; give the endpoint URL")
+    problem = url_problem(str(values["url"]))
+    if problem:
+        raise SettingsError(f"{where}: setting 'url' {problem}")
     method = str(values["method"]).upper()
     if method not in METHODS:
         raise SettingsError(
             f"{where}: setting 'method' is {values['method']!r}; use one of {', '.join(METHODS)}"
         )
+    problem = method_problem(method, values["request_mode"])
+    if problem:
+        raise SettingsError(f"{where}: {problem}")
     headers = {str(k): str(v) for k, v in (values.get("headers") or {}).items()}
     for name, value in headers.items():
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            raise SettingsError(f"{where}: header '{name}' contains a line break; remove it")
+        # Every value rendered from the template holds its literal text: check it now.
+        problem = header_name_problem(name) or header_value_problem(
+            "x".join(Template.parse(value).literals)
+        )
+        if problem:
+            raise SettingsError(f"{where}: setting 'headers': header '{name}' {problem}")
     if values.get("ca_bundle") and not Path(values["ca_bundle"]).is_file():
         raise SettingsError(f"{where}: setting 'ca_bundle' names no readable file")
     if values["save_responses"]:
@@ -154,6 +170,7 @@ def _shape(values: Mapping[str, Any], where: str) -> Shape:
         static_fields=dict(values.get("static_fields") or {}),
         mappings=mappings,
         set_field_name=bool(values["set_field_name"]),
+        csv_delimiter=str(values["csv_delimiter"]),
     )
     try:
         template = shape.payload_template()
@@ -171,11 +188,24 @@ def _shape(values: Mapping[str, Any], where: str) -> Shape:
             f"{where}: 'static_fields' go into the body object, but 'custom_payload' is "
             "not a JSON object; make it one, or turn on send_as_nested_attribute"
         )
+    problem = shape_problem(shape, single=values["request_mode"] == "single")
+    problem = problem or content_type_problem(shape.body_format, values.get("headers") or {})
+    if problem:
+        raise SettingsError(f"{where}: {problem}")
     return shape
 
 
-def check_all(config: Mapping[str, Any]) -> None:
-    """Resolve the top level and every `streams` entry once at start-up."""
+def check_all(config: Mapping[str, Any]) -> list[str]:
+    """Resolve the top level and every `streams` entry once at start-up.
+
+    Returns the warnings to log once: settings that are valid but will do nothing.
+    """
     resolve(config, "")
-    for stream in config.get("streams") or {}:
+    streams = config.get("streams") or {}
+    saving = any(merged(config, stream)["save_responses"] for stream in streams)
+    warnings = start_warnings(merged(config, ""), config, saving_elsewhere=saving)
+    for stream in streams:
         resolve(config, stream)
+        found = start_warnings(merged(config, stream), streams[stream] or {})
+        warnings += [f"stream '{stream}': {warning}" for warning in found]
+    return warnings

@@ -97,7 +97,8 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             th.StringType(allowed_values=list(BODY_FORMATS)),
             default="json",
             description="`json`, `csv`, `form_data` (multipart) or `urlencoded`; sets the "
-            "Content-Type unless `headers` gives one.",
+            "Content-Type unless `headers` gives one (for form_data only multipart/form-data, "
+            "which gets the body's boundary).",
         ),
         th.Property(
             "custom_payload",
@@ -143,10 +144,18 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             "form keys are field positions.",
         ),
         th.Property(
+            "csv_delimiter",
+            th.StringType,
+            default=",",
+            description="The one character between CSV fields (`,`, `;`, `|`, a tab, ...), "
+            "in the automatic CSV body and the fields of a CSV `custom_payload`.",
+        ),
+        th.Property(
             "timeout_seconds",
             th.NumberType(minimum=0.001),
             default=60,
-            description="Time limit for connecting and for each read of an answer.",
+            description="Time limit for a whole request: connecting, sending it and reading "
+            "the answer; a request past it counts as a timeout (retried).",
         ),
         th.Property(
             "max_concurrency",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -21,6 +22,7 @@ from target_restapi.encoding import (
 )
 from target_restapi.mapping import FieldMapping, apply_mappings
 from target_restapi.payload import FormPayload, JsonPayload, TextPayload
+from target_restapi.templates import PLACEHOLDER, Template
 
 BODY_FORMATS = ("json", "csv", "form_data", "urlencoded")
 
@@ -36,6 +38,7 @@ class Shape:
     static_fields: Mapping[str, Any] = field(default_factory=dict)
     mappings: tuple[FieldMapping, ...] = ()
     set_field_name: bool = True
+    csv_delimiter: str = ","
 
     def payload_template(self) -> JsonPayload | FormPayload | TextPayload | None:
         """The parsed custom payload; ValueError says what is wrong with it."""
@@ -44,8 +47,95 @@ class Shape:
         if self.body_format == "json":
             return JsonPayload(self.custom_payload)
         if self.body_format == "csv":
-            return TextPayload(self.custom_payload, csv_escape)
+            return TextPayload(
+                self.custom_payload, partial(csv_escape, delimiter=self.csv_delimiter)
+            )
         return FormPayload(self.custom_payload)
+
+    def records_key(self, *, single: bool) -> str | None:
+        """The body key that holds the records, which no static field may take.
+
+        JSON wraps records only when asked; form batches always key them as
+        `records[0][...]`; CSV has no keys.
+        """
+        if self.body_format == "csv":
+            return None
+        if self.nested_attribute is not None:
+            return self.nested_attribute
+        if single or self.body_format == "json":
+            return None
+        return self.nested_attribute_name
+
+
+def shape_problem(shape: Shape, *, single: bool) -> str | None:
+    """What makes these shaping settings wrong whatever the records are, if anything."""
+    if not shape.nested_attribute_name:
+        return (
+            "setting 'nested_attribute_name' is empty; give the name of the attribute that "
+            "holds the records, or leave it out for `records`"
+        )
+    key = shape.records_key(single=single)
+    if key is not None and key in shape.static_fields:
+        return (
+            f"setting 'static_fields' has the key '{key}', which is where the records go "
+            "(nested_attribute_name); rename that static field or the nested attribute"
+        )
+    delimiter = shape.csv_delimiter
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        return (
+            f"setting 'csv_delimiter' is {delimiter!r}; use one character other than a "
+            "double quote, CR or LF, such as , ; | or a tab"
+        )
+    if shape.body_format == "csv" and shape.custom_payload is not None:
+        return _csv_template_problem(Template.parse(shape.custom_payload), delimiter)
+    return None
+
+
+CSV_SEPARATORS = frozenset(",;|\t")
+
+
+def _csv_template_problem(template: Template, delimiter: str) -> str | None:
+    """Values are quoted for `csv_delimiter`: a template split by another delimiter is a slip.
+
+    Two placeholders joined by one common delimiter character other than `csv_delimiter`
+    (`#{id};#{name}` with `,`) would break on the first value holding the real one. Other
+    text between them (`#{first} #{last}`) composes one field and is fine.
+    """
+    fields, between = template.fields, template.literals[1:-1]
+    for first, separator, second in zip(fields[:-1], between, fields[1:], strict=True):
+        if separator in CSV_SEPARATORS and separator != delimiter:
+            return (
+                f"setting 'custom_payload' separates #{{{first}}} and #{{{second}}} with "
+                f"{separator!r}, not with csv_delimiter {delimiter!r}; set csv_delimiter to "
+                "the character that separates the fields"
+            )
+    return None
+
+
+def content_type_problem(body_format: str, headers: Mapping[str, str]) -> str | None:
+    """A Content-Type header a form_data body cannot be sent under, if any.
+
+    A multipart body is readable only with its boundary, which the target adds to a
+    `multipart/form-data` header of the user's; any other type would hide it.
+    """
+    if body_format != "form_data":
+        return None
+    value = next((v for name, v in headers.items() if name.lower() == "content-type"), None)
+    if value is None:
+        return None
+    media_type, _, parameters = value.partition(";")
+    if media_type.strip().lower() != "multipart/form-data" or PLACEHOLDER.search(value):
+        return (
+            f"header 'Content-Type' is {value!r}, but body_format form_data sends "
+            "multipart/form-data with a boundary; remove the header, or write "
+            "'multipart/form-data' (use body_format urlencoded for a urlencoded form)"
+        )
+    if "boundary" in parameters.lower():
+        return (
+            "header 'Content-Type' gives a multipart boundary, which must match the body's; "
+            "remove 'boundary=...', the target adds each body's own"
+        )
+    return None
 
 
 class Shaper(Protocol):
@@ -117,7 +207,6 @@ class JsonShaper:
         beside = b"".join(
             b"," + encode_json(key) + b":" + encode_json(value)
             for key, value in self._static.items()
-            if key != name
         )
         return Body(
             content_type="application/json",
@@ -138,7 +227,7 @@ class CsvShaper:
         self._static = dict(shape.static_fields)
         named = [m.field_name for m in shape.mappings] or list(columns)
         self._columns = named + [name for name in self._static if name not in named]
-        self._lines = CsvLines()
+        self._lines = CsvLines(shape.csv_delimiter)
 
     def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> bytes:
         """One CSV line; a record field wins over a static field of the same name."""
@@ -175,11 +264,7 @@ class FormShaper:
         self._static = dict(shape.static_fields)
         named = [m.field_name for m in shape.mappings] or list(columns)
         self._positions = {name: str(i) for i, name in enumerate([*named, *self._static])}
-        self._prefix = (
-            None
-            if single and shape.nested_attribute is None
-            else (shape.nested_attribute or shape.nested_attribute_name)
-        )
+        self._prefix = shape.records_key(single=single)
         self._multipart = multipart
 
     def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> Any:

@@ -16,10 +16,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from target_restapi.errors import SettingsError, Stopped, TargetError
-from target_restapi.redact import REDACTED, redact_url
+from target_restapi.redact import REDACTED, redact_url, url_secrets
 
 logger = logging.getLogger("target-restapi")
 
@@ -137,12 +137,10 @@ def redis_secrets(values: Mapping[str, Any]) -> list[str]:
         parts = urlsplit(url)
     except ValueError:
         return [url]  # malformed: refused at start-up, masked whole meanwhile
-    passwords = parse_qs(parts.query).get("password", [])
-    if parts.password:
-        passwords.append(parts.password)
-    if not passwords and "@" not in parts.netloc:
-        return []
-    return [url, *passwords, *(unquote(password) for password in passwords)]
+    found = url_secrets(url)
+    for password in parse_qs(parts.query).get("password", []):  # parse_qs decodes
+        found += [password, quote(password)]
+    return [url, *found] if found or "@" in parts.netloc else []
 
 
 class SharedRateLimit:

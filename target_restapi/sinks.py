@@ -16,9 +16,10 @@ from singer_sdk.sinks import Sink
 
 from target_restapi.dispatch import Dispatcher
 from target_restapi.dryrun import DryRunTransport
-from target_restapi.encoding import Body, MultipartBody, encode_json, gzip_payload
-from target_restapi.errors import DeliveryError, RecordError, Stopped
+from target_restapi.encoding import Body, MultipartBody, add_boundary, encode_json, gzip_payload
+from target_restapi.errors import DeliveryError, RecordError, Stopped, TargetError, Unexpected
 from target_restapi.pacing import AdaptiveLimit
+from target_restapi.progress import Tally
 from target_restapi.redact import redact_url
 from target_restapi.settings import StreamSettings, resolve
 from target_restapi.shaping import make_shaper
@@ -46,18 +47,6 @@ class Pending:
     records: Body | None
     digest: Any
     keys: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Tally:
-    """What happened to a stream's records, for the run summary."""
-
-    received: int = 0
-    delivered: int = 0
-    failed: int = 0
-    requests: int = 0
-    retries: int = 0
-    interrupted: int = 0
 
 
 class RestSink(Sink):
@@ -115,6 +104,7 @@ class RestSink(Sink):
         if self.settings.response_file_path and not target.dry_run:
             self._responses = target.response_file(stream_name, self.settings)
         self._pending: dict[Any, Pending] = {}
+        self._queued: dict[int, Pending] = {}  # handed to the dispatcher, not yet begun
         self._stop = target.stop
         self._tally_lock = threading.Lock()
         self._dispatcher = Dispatcher(self.settings.max_concurrency, f"send-{stream_name}")
@@ -163,16 +153,23 @@ class RestSink(Sink):
         self.close()
 
     def close(self) -> None:
-        """Let requests in flight end and release connections and files; send no more."""
+        """Let requests in flight end and release connections and files; send no more.
+
+        Records still pending, or queued behind a failure, are counted as not sent.
+        """
         self._dispatcher.wait(raise_error=False)
         self._dispatcher.close()
         self._transport.close()
+        unsent = [*self._pending.values(), *self._queued.values()]
+        self._pending.clear()
+        self._queued.clear()
+        self._count("not_sent", sum(pending.body.count for pending in unsent))
 
     @property
     def undelivered(self) -> int:
-        """Records shaped into requests that were never sent, or stopped mid-retry."""
-        pending = sum(pending.body.count for pending in self._pending.values())
-        return pending + self.tally.interrupted
+        """Records never sent (pending, queued, or counted so at close), or stopped mid-retry."""
+        waiting = [*self._pending.values(), *self._queued.values()]
+        return sum(p.body.count for p in waiting) + self.tally.interrupted + self.tally.not_sent
 
     # The record path
 
@@ -196,6 +193,14 @@ class RestSink(Sink):
         seq = self.tracker.next_seq()
         mode = self.settings.request_mode
         pending = None if mode == "single" else self._pending.get(key)
+        try:
+            if self._raw_items and raw is not None:
+                item = raw
+            else:
+                item = self._shaper.item(record, raw, 0 if pending is None else pending.body.count)
+        except Exception as exc:
+            self._count("not_sent", 1)
+            raise self._unexpected(exc, url)  # noqa: B904 - the cause stays as context
         if pending is None:
             # Later records of a group are covered by the unit its first record opens.
             self.tracker.open(seq)
@@ -203,10 +208,6 @@ class RestSink(Sink):
             if mode != "single":
                 self._pending[key] = pending
         body = pending.body
-        if self._raw_items and raw is not None:
-            item = raw
-        else:
-            item = self._shaper.item(record, raw, body.count)
         body.add(item)
         if pending.records is not None:
             pending.records.add(raw if raw is not None else encode_json(record))
@@ -241,13 +242,16 @@ class RestSink(Sink):
                 "answer": None,
                 "attempts": 0,
             }
+            self._count("failed", 1)
             self._failed(
                 RecordError(f"stream '{self.stream_name}': {exc}"),
                 failure,
-                1,
                 [raw if raw is not None else encode_json(record)],
             )
             return None
+        except Exception as exc:
+            self._count("not_sent", 1)
+            raise self._unexpected(exc, self.settings.url.text)  # noqa: B904 - kept as context
         return (url if self._static_headers is not None else (url, *headers.items())), url, headers
 
     def flush(self) -> None:
@@ -273,30 +277,57 @@ class RestSink(Sink):
         """Finish one request's body and hand it to the dispatcher."""
         body = pending.body
         method = self.settings.method
-        payload = None if method == "GET" else body.payload()
-        headers = dict(pending.headers)
-        if payload is not None and not self._content_type_set:
-            headers["Content-Type"] = body.content_type
-        if pending.digest is not None:
-            headers[self.settings.idempotency_key_header] = pending.digest.hexdigest()
-        if payload is not None and self.settings.compression == "gzip":
-            payload = gzip_payload(payload)
-            headers["Content-Encoding"] = "gzip"
+        try:
+            payload = None if method == "GET" else body.payload()
+            headers = dict(pending.headers)
+            if payload is not None and not self._content_type_set:
+                headers["Content-Type"] = body.content_type
+            elif payload is not None and isinstance(body, MultipartBody):
+                add_boundary(headers, body.content_type)
+            if pending.digest is not None:
+                headers[self.settings.idempotency_key_header] = pending.digest.hexdigest()
+            if payload is not None and self.settings.compression == "gzip":
+                payload = gzip_payload(payload)
+                headers["Content-Encoding"] = "gzip"
+        except Exception as exc:
+            self._count("not_sent", body.count)
+            raise self._unexpected(exc, pending.url)  # noqa: B904 - the cause stays as context
         request = Request(method, pending.url, headers, payload)
+        # Queued until a worker begins it: close() counts it as not sent if none does.
+        self._queued[pending.first_seq] = pending
         self._dispatcher.submit(pending.url, lambda: self._deliver(pending, request))
 
     def _deliver(self, pending: Pending, request: Request) -> None:
-        """Send one request (maybe on a worker thread) and acknowledge its records."""
+        """Send one request (maybe on a worker thread) and acknowledge its records.
+
+        Its records are counted once, whatever happens: an error nobody planned for
+        counts them as failed and ends the run without acknowledging them.
+        """
         count = pending.body.count
+        del self._queued[pending.first_seq]
         if self._stop.is_set():
             self._count("interrupted", count)
             return
         self._count("requests", 1)
+        outcome = "failed"
+        try:
+            outcome = self._attempt(pending, request)
+        except Stopped:
+            outcome = "interrupted"
+            raise
+        except Exception as exc:
+            raise self._unexpected(exc, request.url)  # noqa: B904 - the cause stays as context
+        finally:
+            self._count(outcome, count)
+        self.tracker.close(pending.first_seq)
+
+    def _attempt(self, pending: Pending, request: Request) -> str:
+        """Send and record the answer; say what became of the records.
+
+        Delivered, failed (recorded, the run goes on), or not sent (a dry run).
+        """
         try:
             response, attempts = self._transport.send(request)
-        except Stopped:
-            self._count("interrupted", count)
-            raise
         except DeliveryError as exc:
             self._count("retries", exc.attempts - 1)
             self._save_response(pending, request, exc.response, exc.attempts, str(exc))
@@ -310,13 +341,11 @@ class RestSink(Sink):
             }
             records = pending.records.payload() if pending.records is not None else None
             error = DeliveryError(f"stream '{self.stream_name}': {exc}", status=exc.status)
-            self._failed(error, failure, count, _lines(records))
-        else:
-            self._count("retries", attempts - 1)
-            self._save_response(pending, request, response, attempts, None)
-            if response is not None:  # None: a dry run, nothing was delivered
-                self._count("delivered", count)
-        self.tracker.close(pending.first_seq)
+            self._failed(error, failure, _lines(records))
+            return "failed"
+        self._count("retries", attempts - 1)
+        self._save_response(pending, request, response, attempts, None)
+        return "delivered" if response is not None else "not_sent"  # None: a dry run
 
     def _save_response(
         self, pending: Pending, request: Request, response: Any, attempts: int, error: str | None
@@ -344,11 +373,8 @@ class RestSink(Sink):
         with self._tally_lock:
             setattr(self.tally, what, getattr(self.tally, what) + n)
 
-    def _failed(
-        self, error: RecordError | DeliveryError, failure: dict, count: int, records: Any
-    ) -> None:
+    def _failed(self, error: RecordError | DeliveryError, failure: dict, records: Any) -> None:
         """Stop the run, or (fail_on_error false) record the failure and go on."""
-        self._count("failed", count)
         if self.settings.fail_on_error:
             raise error
         if self._errors is not None:
@@ -356,6 +382,19 @@ class RestSink(Sink):
         else:
             where = f"input line {failure['line']}: " if "line" in failure else ""
             self.logger.error("%s%s (fail_on_error is false: the run goes on)", where, error)
+
+    def _unexpected(self, exc: BaseException, url: str) -> BaseException:
+        """An error nobody planned for, as one line naming the stream and the request.
+
+        Errors the user can act on, a stop, and interpreter exits pass as they are.
+        """
+        if isinstance(exc, TargetError | Stopped) or not isinstance(exc, Exception):
+            return exc
+        return Unexpected(
+            f"stream '{self.stream_name}': {self.settings.method} {redact_url(url)}: "
+            f"unexpected {type(exc).__name__}: {exc}; nothing past this record was "
+            "acknowledged: rerun from the last STATE, and report this error if it persists"
+        )
 
     def _headers_are_static(self) -> bool:
         return not any(template.fields for template in self.settings.headers.values())

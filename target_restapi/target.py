@@ -7,33 +7,46 @@ STATE lines are written by the StateTracker once every earlier record was delive
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import urllib3
 from singer_sdk import Target
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import (
     ADD_RECORD_METADATA_CONFIG,
+    BATCH_CONFIG,
     TARGET_VALIDATE_RECORDS_CONFIG,
+    PluginCapabilities,
 )
 from singer_sdk.mapper import SameRecordTransform
 
 from target_restapi.auth import Credentials
 from target_restapi.auth_settings import auth_secrets
+from target_restapi.batch import batch_lines
+from target_restapi.deadline import STOP_GRACE_SECONDS
 from target_restapi.errorfile import ErrorFile
-from target_restapi.errors import SettingsError, TargetError
+from target_restapi.errors import SettingsError, Stopped, TargetError
 from target_restapi.pacing import RateLimit
-from target_restapi.progress import Progress
+from target_restapi.progress import Progress, Tally
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
-from target_restapi.redact import Redactor, basic_token, is_secret_header
+from target_restapi.redact import Redactor, basic_token, is_secret_header, redact_url, url_secrets
 from target_restapi.responses import ResponseFile
 from target_restapi.settings import StreamSettings, check_all, merged
+from target_restapi.settings_errors import one_line, schema_problems
+from target_restapi.settings_names import (
+    unknown_settings,
+    unused_sdk_settings,
+    unused_stream_entries,
+)
 from target_restapi.settings_schema import CONFIG_SCHEMA
 from target_restapi.shared_rate import SharedRateLimit, redis_secrets, shared_budget
-from target_restapi.sinks import RestSink, Tally
+from target_restapi.sinks import RestSink
 from target_restapi.state import StateTracker
 from target_restapi.tunnel_settings import tunnel_secrets
 from target_restapi.validation import decode_record
@@ -46,6 +59,7 @@ class TargetRestApi(Target):
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = RestSink
     message_reader_class = SingerLineReader
+    capabilities: ClassVar[list] = [*Target.capabilities, PluginCapabilities.BATCH]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -53,7 +67,8 @@ class TargetRestApi(Target):
         self.max_parallelism = 1
         self.redactor.add(_secrets(self.config))
         self.redactor.install()
-        check_all(self.config)
+        for warning in check_all(self.config):
+            self.logger.warning("%s", warning)
         self.reader: SingerLineReader = self.message_reader  # type: ignore[assignment]
         self.stop = self.reader.stop
         self.reader.before_failing = self._before_failing
@@ -88,13 +103,24 @@ class TargetRestApi(Target):
     redactor = Redactor()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Learn the secrets first: the SDK's own check may quote a setting's value."""
+        """Check names and values against the final schema, all told in one line.
+
+        Replaces the SDK's check, which logs a line per error without a fix. The secrets
+        are learnt first, in case a setting's value is quoted.
+        """
         try:
             self.redactor = Redactor(_secrets(self._config))
         except (AttributeError, TypeError, ValueError):  # malformed: the check will say so
             self.redactor = Redactor()
         self.redactor.install()
-        return super()._validate_config(raise_errors=raise_errors)
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        problems = unknown_settings(self._config, schema) + schema_problems(self._config, schema)
+        for warning in unused_sdk_settings(self._config, schema):
+            self.logger.warning("%s", warning)
+        if problems and raise_errors:
+            raise SettingsError(one_line(problems))
+        return problems
 
     @classmethod
     def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
@@ -104,6 +130,11 @@ class TargetRestApi(Target):
         except (TargetError, *INPUT_ERRORS) as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
+        except ConfigValidationError:
+            raise  # the SDK's command logs each problem, then exits 1
+        except Exception as exc:  # nobody planned for it: still one line, never a traceback
+            cls.logger.error("unexpected %s: %s", type(exc).__name__, exc)
+            sys.exit(1)
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
@@ -111,7 +142,7 @@ class TargetRestApi(Target):
 
         No load_method or batch_size_rows: `request_mode` and `batch_size` decide sending.
         """
-        for builtin in (ADD_RECORD_METADATA_CONFIG, TARGET_VALIDATE_RECORDS_CONFIG):
+        for builtin in (ADD_RECORD_METADATA_CONFIG, BATCH_CONFIG, TARGET_VALIDATE_RECORDS_CONFIG):
             for name, schema in builtin["properties"].items():
                 config_jsonschema["properties"].setdefault(name, schema)
         super(Target, cls).append_builtin_config(config_jsonschema)
@@ -133,7 +164,7 @@ class TargetRestApi(Target):
             except OSError as exc:
                 raise SettingsError(
                     f"stream '{stream}': setting 'response_file_path': cannot create or open "
-                    f"a file in {settings.response_file_path}: {exc}"
+                    f"a file in {redact_url(settings.response_file_path or '')}: {exc}"
                 ) from None
         return self._response_files[stream]
 
@@ -194,6 +225,25 @@ class TargetRestApi(Target):
         else:
             sink.accept(raw)
 
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """The records of a BATCH manifest's files, one by one, as if they were RECORDs.
+
+        So they are validated, shaped, counted and sequenced alike, and a later STATE
+        waits for them. A file that cannot be read or decoded is bad input.
+        """
+        records = batch_lines(message_dict, self.config.get("batch_config"))
+        stream = message_dict["stream"]
+        if stream not in self.mapper.stream_maps:
+            self._assert_sink_exists(stream)
+        for where, raw in records:
+            if self.stop.is_set():
+                return
+            try:
+                self._on_record(stream, raw)
+            except INPUT_ERRORS as exc:
+                exc.args = (f"{where}: {exc.args[0]}", *exc.args[1:])
+                raise
+
     def _process_record_message(self, message_dict: dict) -> None:
         message_dict["record"] = decode_record(message_dict["raw"])
         super()._process_record_message(message_dict)
@@ -209,10 +259,17 @@ class TargetRestApi(Target):
         """Sinks send on their own schedule; the SDK's periodic drain is not needed."""
 
     def process_endofpipe(self) -> None:
-        """Send everything still pending, unless a signal asked to stop sending."""
-        self._wind_down(send=self.reader.stopped_by is None)
+        """Send everything still pending, unless a signal asked to stop sending.
+
+        A signal may also come while the last requests are sent: it ends them the same way.
+        """
+        with contextlib.suppress(Stopped):  # what was not sent is counted: reported below
+            self._wind_down(send=self.reader.stopped_by is None)
         if self.reader.stopped_by is not None:
             self._report_stop(self.reader.stopped_by)
+            return
+        for warning in unused_stream_entries(self.config, self._tallies):
+            self.logger.warning("%s", warning)  # all input was read: a misspelt stream name
 
     def _before_failing(self, *, send: bool) -> None:
         """The run is failing: close files and connections, first delivering (`send`).
@@ -226,12 +283,14 @@ class TargetRestApi(Target):
             self.logger.error("%s", exc)
 
     def _wind_down(self, *, send: bool) -> None:
+        # A SCHEMA change that failed leaves the stream's old sink parked: it counts too.
+        sinks = [*self._sinks_to_clear, *self._sinks()]
         try:
             if send:
-                for sink in self._sinks():
+                for sink in sinks:
                     sink.finish()
         finally:
-            for sink in self._sinks():
+            for sink in sinks:
                 sink.close()
             for file in [*self._error_files.values(), *self._response_files.values()]:
                 file.close()
@@ -244,18 +303,26 @@ class TargetRestApi(Target):
         name = signal.Signals(signum).name
         left = sum(sink.undelivered for sink in self._sinks())
         if left:
-            raise TargetError(
-                f"stopped by {name}: {left} records were not delivered; every STATE "
-                "emitted covers only delivered records, so rerun the tap from the last one"
-            )
+            raise TargetError(f"stopped by {name}: {left} records were not delivered{_RERUN}")
         self.logger.info("stopped by %s: every record received was delivered", name)
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT: stop reading, let the request in flight finish, send no more.
+        """SIGTERM/SIGINT: stop reading, give requests in flight a moment, send no more.
 
-        The SDK's own handler drains and exits 0 even when sending fails; not used.
+        A second signal exits at once. The SDK's own handler drains and exits 0 even when
+        sending fails; not used.
         """
-        self.logger.info("received %s: stopping", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if self.reader.stopped_by is not None:
+            # Written straight to stderr: the interrupted code may hold a logging lock.
+            os.write(2, f"received {name} again: exiting at once{_RERUN}\n".encode())
+            os._exit(128 + signum)
+        self.logger.info(
+            "received %s: stopping; requests in flight get %g s to finish, "
+            "a second signal exits at once",
+            name,
+            STOP_GRACE_SECONDS,
+        )
         self.reader.interrupt(signum)
 
     def _sinks(self) -> list[RestSink]:
@@ -270,6 +337,9 @@ class TargetRestApi(Target):
     def _write_state_line(value: bytes) -> None:
         sys.stdout.write(value.decode() + "\n")
         sys.stdout.flush()
+
+
+_RERUN = "; every STATE emitted covers only delivered records, so rerun the tap from the last one"
 
 
 def _discard(_state: bytes) -> None:
@@ -288,17 +358,24 @@ def _secrets(config: dict) -> list[str]:
     found = tunnel_secrets(config)
     for stream in _stream_keys(config):
         values = merged(config, stream)
-        url = urlsplit(str(values.get("url") or ""))
+        try:
+            url = urlsplit(str(values.get("url") or ""))
+        except ValueError:  # not a URL: the settings check refuses it
+            url = urlsplit("")
         if url.password:
             password = unquote(url.password)
-            found += [url.password, password, basic_token(unquote(url.username or ""), password)]
+            user = unquote(url.username or "")
+            found += [url.password, password, basic_token(user, password, utf8=True)]
         if values.get("password") is not None:
             password = str(values["password"])
-            found += [password, basic_token(str(values.get("username") or ""), password)]
+            user = str(values.get("username") or "")
+            found += [password, basic_token(user, password, utf8=True)]
         for name, value in dict(values.get("headers") or {}).items():
             if is_secret_header(str(name)):
                 found += [str(value), str(value).partition(" ")[2]]  # "Bearer <token>"
         found += auth_secrets(values)
+        for path in ("response_file_path", "error_file_path"):
+            found += url_secrets(str(values.get(path) or ""))  # ftp://user:password@...
         found += redis_secrets(values)
     return found
 

@@ -6,6 +6,7 @@ Pure functions over plain data: no I/O, no Singer, no SDK.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -120,11 +121,42 @@ def render_url(template: Template, record: Mapping[str, Any]) -> str:
     return template.render(record, quote_url_value)
 
 
-def check_header_value(name: str, value: str) -> str:
-    """Refuse CR or LF in a header value: they would let a value inject headers."""
+# What a header field can carry byte for byte (RFC 9110): a token for the name; for the
+# value tab, space, visible ASCII and Latin-1 letters, not at its edges space or tab.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_UNSENDABLE = re.compile(r"[^\t\x20-\x7e\xa0-\xff]")
+
+
+def header_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a header name, or None."""
+    if _TOKEN.fullmatch(name):
+        return None
+    return "is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as a header value exactly as it is, or None.
+
+    Names the character, never the value: a header value may be a secret.
+    """
     if "\r" in value or "\n" in value:
-        raise RecordError(
-            f"header '{name}' would contain a line break (CR or LF), which is never sent; "
-            "remove line breaks from the field or the header template"
+        return "has a line break (CR or LF), which would let a value inject headers"
+    bad = _UNSENDABLE.search(value)
+    if bad is not None:
+        char = bad.group()
+        name = unicodedata.name(char, "a control character")
+        return (
+            f"has U+{ord(char):04X} ({name}) at character {bad.start() + 1}: HTTP headers "
+            "carry only tab, visible ASCII and Latin-1 letters"
         )
+    if value != value.strip(" \t"):
+        return "begins or ends with a space or tab, which HTTP drops from header values"
+    return None
+
+
+def check_header_value(name: str, value: str) -> str:
+    """A rendered header value as it is, or RecordError saying why it cannot be sent."""
+    problem = header_value_problem(value)
+    if problem is not None:
+        raise RecordError(f"header '{name}' {problem}; change the field or the header template")
     return value

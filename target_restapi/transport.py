@@ -1,6 +1,8 @@
 """HTTP delivery: one keep-alive session, pacing, retries, and errors that name the request.
 
 Knows nothing of Singer: it takes finished requests and gives answers or DeliveryError.
+An answer is read up to KEPT_BYTES only (the most anything uses): memory stays flat
+whatever its size. `timeout_seconds` is a deadline for the whole request.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
+from target_restapi.deadline import STOP_GRACE_SECONDS, Watch, Watchdog, WatchedAdapter
 from target_restapi.errors import DeliveryError, Stopped
 from target_restapi.pacing import AdaptiveLimit, RateLimit
 from target_restapi.redact import Redactor, redact_url
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from target_restapi.tunnel import Tunnels
 
 EXCERPT_CHARS = 300
+KEPT_BYTES = 72 * 1024  # response files keep 64 KiB of an answer; the rest is not read
 # A connection refused, dropped (also mid-answer) or too slow: worth another attempt.
 RETRYABLE_ERRORS = (
     requests.ConnectionError,
@@ -32,6 +35,10 @@ RETRYABLE_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
 )
 FOLLOWED_REDIRECTS = (307, 308)
+
+
+class _CutShort(requests.Timeout):
+    """The request's deadline passed: its sockets were shut down. Worth another attempt."""
 
 
 class UnsafeRedirect(requests.RequestException):
@@ -61,15 +68,36 @@ class Request:
     body: bytes | IO[bytes] | None
 
 
-def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """The start of an answer on one line, for error messages."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit] + "…"
+def keep_start(response: requests.Response, **_: object) -> None:
+    """Response hook: read at most KEPT_BYTES of the body; drop the connection if more came.
+
+    Closing instead of draining: a huge or endless answer costs neither memory nor time.
+    `response.content` is then the kept start.
+    """
+    kept = bytearray()
+    for chunk in response.iter_content(16 * 1024):
+        kept += chunk
+        if len(kept) >= KEPT_BYTES:
+            response.raw.close()  # closes the connection: the rest is never read
+            break
+    response._content = bytes(kept[:KEPT_BYTES])  # what .content returns
+    response._content_consumed = True
 
 
-def answer_text(response: requests.Response, limit: int = 4 * EXCERPT_CHARS) -> str:
-    """The start of an answer's body as text, without requests' slow charset guessing."""
-    return response.content[:limit].decode(response.encoding or "utf-8", errors="replace")
+def excerpt(text: str, redactor: Redactor, *, cut: bool = False, limit: int = EXCERPT_CHARS) -> str:
+    """The start of an answer on one line, for error messages: masked first, then cut.
+
+    `cut`: `text` is itself only the start of the answer.
+    """
+    flat = " ".join(redactor.text(text).split())  # masked before: a secret may hold spaces
+    return redactor.clip(flat, limit, cut=cut)  # ... and after: one may look like one
+
+
+def answer_text(response: requests.Response, limit: int = 4 * EXCERPT_CHARS) -> tuple[str, bool]:
+    """The start of an answer's body as text (no slow charset guessing), and if it was cut."""
+    content = response.content
+    text = content[:limit].decode(response.encoding or "utf-8", errors="replace")
+    return text, len(content) > limit
 
 
 class Transport:
@@ -96,18 +124,20 @@ class Transport:
         if tunnels is not None:
             tunnels.mount(self._session, pool_maxsize)
         else:
-            adapter = HTTPAdapter(pool_maxsize=pool_maxsize)
+            adapter = WatchedAdapter(pool_maxsize=pool_maxsize)
             self._session.mount("http://", adapter)
             self._session.mount("https://", adapter)
+        self._watchdog = Watchdog(stop, STOP_GRACE_SECONDS)
         self._session.auth = auth
         self._session.cert = cert
         self._renew = getattr(auth, "renew", None)  # a stale token can be replaced on a 401
         self._verify = verify  # given on each request: REQUESTS_CA_BUNDLE must not win
-        self._session.hooks["response"].append(_refuse_method_changing_redirects)
+        self._session.hooks["response"] += [_refuse_method_changing_redirects, keep_start]
         self._timeout = timeout_seconds
         self._sleep = sleep_seconds
         self._retry = retry
         self._stop = stop
+        self._redactor = redactor
         self._redact = redactor.text
         self._last_done: float | None = None
         self._pace_lock = threading.Lock()
@@ -130,6 +160,9 @@ class Transport:
             retry_after = response = None
             try:
                 response = self._attempt(request)
+            except _CutShort as exc:
+                status, reason, answer = None, str(exc), ""
+                retryable = True
             except requests.exceptions.SSLError as exc:  # a bad certificate stays bad
                 status, reason, answer = None, f"could not be sent: {exc}", ""
                 retryable = False
@@ -150,7 +183,8 @@ class Transport:
                     renewed = self._renew(response)
                     if renewed:
                         continue  # with a new token, at once: not counted as a retry
-                answer = excerpt(answer_text(response))
+                text, cut = answer_text(response)
+                answer = excerpt(text, self._redactor, cut=cut)
                 reason = f"answered {status} {response.reason}: {answer}"
                 retryable = status in self._retry.statuses
                 retry_after = response.headers.get("Retry-After")
@@ -168,6 +202,7 @@ class Transport:
 
     def close(self) -> None:
         """Release the session's connections."""
+        self._watchdog.close()
         self._session.close()
 
     def _attempt(self, request: Request) -> requests.Response:
@@ -177,19 +212,36 @@ class Transport:
             if hasattr(request.body, "seek"):
                 request.body.seek(0)  # a retried spooled body starts again from its beginning
             try:
-                response = self._session.request(
-                    request.method,
-                    request.url,
-                    headers=request.headers,
-                    data=request.body,
-                    timeout=self._timeout,
-                    verify=self._verify,
-                )
+                with self._watchdog.watch(self._timeout) as watch:
+                    try:
+                        response = self._session.request(
+                            request.method,
+                            request.url,
+                            headers=request.headers,
+                            data=request.body,
+                            timeout=self._timeout,
+                            verify=self._verify,
+                            stream=True,  # keep_start reads what is kept, no more
+                        )
+                    except requests.RequestException:
+                        self._cut_short(watch)
+                        raise
+                    self._cut_short(watch)  # the answer's end was lost, not just late
             finally:
                 self._last_done = time.monotonic()
         if self._in_flight is not None:
             self._in_flight.answered(response.status_code)
         return response
+
+    def _cut_short(self, watch: Watch) -> None:
+        """Raise what ended a request the Watchdog cut: its deadline, or a stop."""
+        if watch.expired == "stopped":
+            raise Stopped
+        if watch.expired == "timeout":
+            raise _CutShort(
+                f"could not be sent: timed out, no complete answer within timeout_seconds "
+                f"({self._timeout:g} s)"
+            )
 
     def _pace(self) -> None:
         if not self._sleep:

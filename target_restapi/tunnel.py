@@ -20,13 +20,13 @@ from urllib.parse import urlsplit
 import paramiko
 import requests
 from requests import PreparedRequest
-from requests.adapters import HTTPAdapter
 from sshtunnel import BaseSSHTunnelForwarderError, SSHTunnelForwarder
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.connection import create_connection
 
+from target_restapi.deadline import WatchedAdapter
 from target_restapi.errors import SettingsError
 from target_restapi.templates import PLACEHOLDER
 from target_restapi.tunnel_settings import TunnelSettings
@@ -224,14 +224,14 @@ class _Expect(paramiko.MissingHostKeyPolicy):
 # The requests side: urllib3 pools whose connections' sockets go to a forward's local end.
 
 
-class TunnelAdapter(HTTPAdapter):
+class TunnelAdapter(WatchedAdapter):
     """A requests adapter whose connections go through the tunnels, never to a proxy.
 
     HTTP(S)_PROXY and ALL_PROXY would send the requests to the proxy, around the tunnel.
     """
 
     def __init__(self, tunnels: Tunnels, **kwargs: Any) -> None:
-        self._tunnels = tunnels  # first: HTTPAdapter.__init__ makes the pool manager
+        self._tunnels = tunnels  # first: the adapter's __init__ makes the pool manager
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:

@@ -136,7 +136,15 @@ def test_the_summary_counts_retries_and_failures(recorder, httpserver, tmp_path)
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stderr.splitlines() if '{"summary"' in line)
     total = json.loads(line[line.index("{") :])["summary"]["total"]
-    assert total == {"received": 5, "delivered": 4, "failed": 1, "requests": 5, "retries": 1}
+    assert total == {
+        "received": 5,
+        "delivered": 4,
+        "failed": 1,
+        "interrupted": 0,
+        "not_sent": 0,
+        "requests": 5,
+        "retries": 1,
+    }
 
 
 def test_version_and_about():

@@ -163,7 +163,7 @@ def test_a_non_ascii_basic_password_never_reaches_the_file(recorder, httpserver,
         password=password,
     )
     sent = recorder.requests[0].header("Authorization").partition(" ")[2]
-    assert base64.b64decode(sent).decode("latin-1") == f"{USER}:{password}"
+    assert base64.b64decode(sent).decode("utf-8") == f"{USER}:{password}"  # RFC 7617
     assert_no_secret(text, entries, password, sent)
 
 
