@@ -3,6 +3,8 @@
 Goal 1: batch mode (1,000 records a request, validation on) vs floor_batch.py.
 Goal 2: single mode, max_concurrency 32, receiver answering after 20 ms, vs floor_single.py.
 Goal 3: one mode with 300,000 records: peak memory of the target.
+Shared rate: the cost of the Redis step per request (rate_limit_redis_url, a budget too high
+to wait on), when redis-server is on PATH.
 Prints records/s, ratios and peak memory (max RSS of each process, from wait4).
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -65,6 +69,46 @@ def row(name: str, records: int, seconds: float, memory: float) -> None:
     print(f"  {name:<34} {records / seconds:>12,.0f} rec/s  {seconds:>7.2f} s  {memory:>7.1f} MB")
 
 
+def start_redis() -> tuple[subprocess.Popen, str] | None:
+    """A throwaway redis-server on a free loopback port, or None when not installed."""
+    if shutil.which("redis-server") is None:
+        return None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.05)
+    proc.kill()
+    return None
+
+
+def shared_rate(args: argparse.Namespace, url: str, work: Path, data: Path) -> None:
+    """Single mode with and without the Redis step; the difference is its cost per request."""
+    print(f"\nShared rate: single mode, {args.single_records:,} records, one at a time")
+    redis = start_redis()
+    if redis is None:
+        print("  skipped: redis-server is not installed")
+        return
+    proc, redis_url = redis
+    try:
+        budget = {"url": url + "/#{id}", "max_requests_per_second": 1_000_000}
+        plain = best(args.runs, target(budget, work), data)
+        shared = best(args.runs, target({**budget, "rate_limit_redis_url": redis_url}, work), data)
+    finally:
+        proc.kill()
+    row("in-process rate", args.single_records, *plain)
+    row("rate shared through Redis", args.single_records, *shared)
+    cost = (shared[0] - plain[0]) / args.single_records * 1e6
+    print(f"  the Redis step: about {cost:.0f} µs a request")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
@@ -97,6 +141,7 @@ def main() -> None:
             seconds, memory = measure(target({"url": url, "request_mode": "one"}, work), big)
             row("target-restapi", args.one_records, seconds, memory)
             print(f"  peak memory: {memory:.0f} MB (goal: under 150 MB)")
+            shared_rate(args, url, work, small)
         finally:
             fast.kill()
 

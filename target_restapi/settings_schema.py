@@ -81,6 +81,20 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             "streams that take it.",
         ),
         th.Property(
+            "rate_limit_redis_url",
+            th.StringType,
+            secret=True,
+            description="`redis://` or `rediss://` URL: `max_requests_per_second` becomes one "
+            "budget shared through Redis by every process that uses the same `rate_limit_key` "
+            "(see docs/many-pipelines.md).",
+        ),
+        th.Property(
+            "rate_limit_key",
+            th.StringType,
+            description="Name of the shared budget in Redis; by default "
+            "`target-restapi:<scheme>://<host>:<port>` of `url`.",
+        ),
+        th.Property(
             "fail_on_error",
             th.BooleanType,
             default=True,

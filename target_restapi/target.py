@@ -57,6 +57,7 @@ from target_restapi.settings_names import (
     unused_stream_entries,
 )
 from target_restapi.settings_schema import CONFIG_SCHEMA
+from target_restapi.shared_rate import SharedRateLimit, redis_secrets, shared_budget
 from target_restapi.sinks import RestSink
 from target_restapi.state import StateTracker
 from target_restapi.tunnel_settings import tunnel_secrets
@@ -102,7 +103,9 @@ class TargetRestApi(Target):
         self._direct: dict[str, RestSink] = {}
         self._error_files: dict[str, ErrorFile] = {}
         self._response_files: dict[str, ResponseFile] = {}
-        self._rate_limits: dict[str, RateLimit | None] = {}
+        self._rate_limits: dict[object, RateLimit | SharedRateLimit | None] = {}
+        for stream in _stream_keys(self.config):
+            self.rate_limit(stream)  # an incomplete budget or an unusable Redis stops here
         unverified = [s for s in _stream_keys(self.config) if tls_verify(self.config, s) is False]
         if unverified:
             places = [
@@ -223,17 +226,25 @@ class TargetRestApi(Target):
                 ) from None
         return self._response_files[stream]
 
-    def rate_limit(self, stream: str) -> RateLimit | None:
+    def rate_limit(self, stream: str) -> RateLimit | SharedRateLimit | None:
         """The request rate a stream keeps, also when its SCHEMA changes.
 
         The top-level max_requests_per_second is one budget for every stream that takes it
-        (an API's limit is the client's); a stream that sets its own has its own.
+        (an API's limit is the client's); a stream that sets its own has its own. With
+        rate_limit_redis_url the budget is kept in Redis, shared with other processes.
         """
-        own = ((self.config.get("streams") or {}).get(stream) or {}).get("max_requests_per_second")
-        key = stream if own is not None else ""
+        own = (self.config.get("streams") or {}).get(stream) or {}
+        separate = own.get("max_requests_per_second") is not None
+        values = merged(self.config, stream)
+        where = f"stream '{stream}'" if own else "settings"
+        suffix = stream if separate and own.get("rate_limit_key") is None else None
+        budget = shared_budget(values, where, stream=suffix)
+        key = budget or (stream if separate else "")
         if key not in self._rate_limits:
-            per_second = merged(self.config, stream).get("max_requests_per_second")
-            self._rate_limits[key] = RateLimit.of(per_second)
+            if budget is None:
+                self._rate_limits[key] = RateLimit.of(values.get("max_requests_per_second"))
+            else:  # a dry run sends nothing, so it asks no Redis
+                self._rate_limits[key] = None if self.dry_run else SharedRateLimit(budget, where)
         return self._rate_limits[key]
 
     def error_file(self, path: str) -> ErrorFile:
@@ -440,6 +451,7 @@ def _secrets(config: dict) -> list[str]:
         found += auth_secrets(values)
         for path in ("response_file_path", "error_file_path"):
             found += url_secrets(str(values.get(path) or ""))  # ftp://user:password@...
+        found += redis_secrets(values)
     return found
 
 
