@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from target_restapi.templates import PLACEHOLDER, Template
+from target_restapi.url_safety import host_placeholders
 
 SCHEMES = ("http", "https")
 _FIELD = "__field__"  # stands in for a `#{...}` placeholder while the URL is parsed
@@ -75,6 +76,12 @@ def start_warnings(
                 "(#{field}), so every record makes the same request; put the fields into the "
                 "URL, e.g. 'https://api.example.com/users/#{id}', or use POST"
             )
+    chosen = host_placeholders(str(values.get("url") or ""))
+    if chosen and values.get("allow_record_hosts") and {"url", "allow_record_hosts"} & set(own):
+        warnings.append(
+            "allow_record_hosts is true: records choose where requests and their credentials "
+            f"go ({', '.join(f'#{{{name}}}' for name in chosen)} in the host part of 'url')"
+        )
     unused = own.get("response_file_path") and not values.get("save_responses")
     if unused and not saving_elsewhere:
         warnings.append(

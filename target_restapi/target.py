@@ -8,14 +8,12 @@ STATE lines are written by the StateTracker once every earlier record was delive
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit
 
 import click
 import urllib3
@@ -31,7 +29,6 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 
 from target_restapi.auth import Credentials
-from target_restapi.auth_settings import auth_secrets
 from target_restapi.batch import batch_lines
 from target_restapi.config_sources import ConfigArgs, ConfigInput
 from target_restapi.config_sources import load as load_config
@@ -41,8 +38,9 @@ from target_restapi.errors import SettingsError, Stopped, TargetError
 from target_restapi.pacing import RateLimit
 from target_restapi.progress import Progress, Tally
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
-from target_restapi.redact import Redactor, basic_token, is_secret_header, redact_url, url_secrets
+from target_restapi.redact import Redactor, redact_url
 from target_restapi.responses import ResponseFile
+from target_restapi.setting_secrets import secrets_in, stream_keys
 from target_restapi.settings import (
     StreamSettings,
     check_all,
@@ -57,11 +55,9 @@ from target_restapi.settings_names import (
     unused_stream_entries,
 )
 from target_restapi.settings_schema import CONFIG_SCHEMA
-from target_restapi.shared_rate import SharedRateLimit, redis_secrets, shared_budget
+from target_restapi.shared_rate import SharedRateLimit, shared_budget
 from target_restapi.sinks import RestSink
 from target_restapi.state import StateTracker
-from target_restapi.tunnel_settings import tunnel_secrets
-from target_restapi.url_safety import host_placeholders
 from target_restapi.validation import decode_record
 
 
@@ -84,7 +80,7 @@ class TargetRestApi(Target):
         super().__init__(config=config, parse_env_config=False, **kwargs)
         # Sinks send as records arrive, on the reading thread; nothing is drained in parallel.
         self.max_parallelism = 1
-        self.redactor.add(_secrets(self.config))
+        self.redactor.add(secrets_in(self.config))
         self.redactor.install()
         for warning in check_all(self.config):
             self.logger.warning("%s", warning)
@@ -104,9 +100,9 @@ class TargetRestApi(Target):
         self._error_files: dict[str, ErrorFile] = {}
         self._response_files: dict[str, ResponseFile] = {}
         self._rate_limits: dict[object, RateLimit | SharedRateLimit | None] = {}
-        for stream in _stream_keys(self.config):
+        for stream in stream_keys(self.config):
             self.rate_limit(stream)  # an incomplete budget or an unusable Redis stops here
-        unverified = [s for s in _stream_keys(self.config) if tls_verify(self.config, s) is False]
+        unverified = [s for s in stream_keys(self.config) if tls_verify(self.config, s) is False]
         if unverified:
             places = [
                 f"stream '{s}'" if s else "the top level (and streams inheriting it)"
@@ -123,7 +119,6 @@ class TargetRestApi(Target):
             from target_restapi.tunnel import open_tunnels
 
             self.tunnels = open_tunnels(self.config, self.logger)  # bad settings fail here
-        _warn_record_hosts(self.config, self.logger)
         self.credentials = Credentials(self.redactor, self.tunnels)
         self.progress.start()
 
@@ -136,7 +131,7 @@ class TargetRestApi(Target):
         are learnt first, in case a setting's value is quoted.
         """
         try:
-            self.redactor = Redactor(_secrets(self._config))
+            self.redactor = Redactor(secrets_in(self._config))
         except (AttributeError, TypeError, ValueError):  # malformed: the check will say so
             self.redactor = Redactor()
         self.redactor.install()
@@ -404,55 +399,6 @@ _RERUN = "; every STATE emitted covers only delivered records, so rerun the tap 
 
 def _discard(_state: bytes) -> None:
     """Dry run: nothing was delivered, so no STATE may be emitted."""
-
-
-def _warn_record_hosts(config: dict, logger: logging.Logger) -> None:
-    """Say once that records choose hosts, where allow_record_hosts lets them."""
-    places = [
-        (f"stream '{s}'" if s else "the top level", fields)
-        for s in _stream_keys(config)
-        if (fields := host_placeholders(str(merged(config, s).get("url") or "")))
-    ]
-    if places:
-        logger.warning(
-            "allow_record_hosts is true: records choose where requests and their credentials "
-            "go (%s)",
-            "; ".join(f"{where}: {', '.join(fields)}" for where, fields in places),
-        )
-
-
-def _stream_keys(config: dict) -> list[str]:
-    return ["", *(config.get("streams") or {})]
-
-
-def _secrets(config: dict) -> list[str]:
-    """Every secret value in the settings, top level and per stream.
-
-    In every spelling that could be written out: as given, percent-decoded, Basic token.
-    """
-    found = tunnel_secrets(config)
-    for stream in _stream_keys(config):
-        values = merged(config, stream)
-        try:
-            url = urlsplit(str(values.get("url") or ""))
-        except ValueError:  # not a URL: the settings check refuses it
-            url = urlsplit("")
-        if url.password:
-            password = unquote(url.password)
-            user = unquote(url.username or "")
-            found += [url.password, password, basic_token(user, password, utf8=True)]
-        if values.get("password") is not None:
-            password = str(values["password"])
-            user = str(values.get("username") or "")
-            found += [password, basic_token(user, password, utf8=True)]
-        for name, value in dict(values.get("headers") or {}).items():
-            if is_secret_header(str(name)):
-                found += [str(value), str(value).partition(" ")[2]]  # "Bearer <token>"
-        found += auth_secrets(values)
-        for path in ("response_file_path", "error_file_path"):
-            found += url_secrets(str(values.get(path) or ""))  # ftp://user:password@...
-        found += redis_secrets(values)
-    return found
 
 
 if __name__ == "__main__":

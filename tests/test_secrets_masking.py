@@ -25,7 +25,7 @@ from target_restapi.errors import DeliveryError
 from target_restapi.redact import Redactor
 from target_restapi.responses import BODY_LIMIT, ResponseFile
 from target_restapi.retry import RetryPolicy
-from target_restapi.target import _secrets
+from target_restapi.setting_secrets import secrets_in
 from target_restapi.transport import EXCERPT_CHARS, Request, Transport
 
 RUN = 4  # no run of this many characters of a secret may show
@@ -244,7 +244,7 @@ def test_passwords_in_file_paths_are_known_secrets():
         "error_file_path": f"ftp://bob:{PATH_PASSWORD}@host/e.jsonl",
         "streams": {"s": {"response_file_path": "s3://key:p%40ss-Word-2@bucket/r"}},
     }
-    assert {PATH_PASSWORD, "p%40ss-Word-2", "p@ss-Word-2"} <= set(_secrets(config))
+    assert {PATH_PASSWORD, "p%40ss-Word-2", "p@ss-Word-2"} <= set(secrets_in(config))
 
 
 def test_a_dry_run_never_shows_part_of_a_secret_its_body_cut(tmp_path):
