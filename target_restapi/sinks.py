@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,7 @@ class Pending:
     body: Body | MultipartBody
     records: Body | None
     digest: Any
+    opened: float  # monotonic time of its first record (batch mode only; 0 otherwise)
     keys: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -122,6 +124,7 @@ class RestSink(Sink):
             and not self._keep_keys
         )
         self._content_type_set = any(h.lower() == "content-type" for h in self.settings.headers)
+        self._empty_body = self._shaper.new_body(spool=False)  # measures a record alone
 
     # SDK hooks
 
@@ -199,18 +202,25 @@ class RestSink(Sink):
         seq = self.tracker.next_seq()
         mode = self.settings.request_mode
         pending = None if mode == "single" else self._pending.get(key)
-        try:
-            if self._raw_items and raw is not None:
-                item = raw
-            else:
-                item = self._shaper.item(record, raw, 0 if pending is None else pending.body.count)
-        except Exception as exc:
-            self._count("not_sent", 1)
-            raise self._unexpected(exc, url)  # noqa: B904 - the cause stays as context
+        item = self._item(record, raw, pending, url)
+        cap = self.settings.batch_max_bytes
+        body = None if pending is None else pending.body
+        if cap is not None and body is not None and body.size + body.extra(item) > cap:
+            del self._pending[key]
+            self._send(pending)
+            pending = None
+            item = self._item(record, raw, pending, url)  # its place in the body changed
+        if cap is not None and pending is None:
+            size = self._empty_body.size + self._empty_body.extra(item)
+            if size > cap:
+                self._too_large(size, cap, record, raw)
+                return
         if pending is None:
+            if mode != "single" and len(self._pending) >= self.settings.max_open_batches:
+                self._send(self._pending.pop(next(iter(self._pending))))  # the oldest group
             # Later records of a group are covered by the unit its first record opens.
             self.tracker.open(seq)
-            pending = self._new_pending(seq, url, headers, spool=mode == "one")
+            pending = self._new_pending(seq, url, headers, mode=mode)
             if mode != "single":
                 self._pending[key] = pending
         body = pending.body
@@ -230,6 +240,34 @@ class RestSink(Sink):
         elif mode == "batch" and body.count >= self.settings.batch_size:
             del self._pending[key]
             self._send(pending)
+
+    def _item(self, record: Any, raw: bytes | None, pending: Pending | None, url: str) -> Any:
+        """The record encoded for its place in the body: raw JSON when it goes as received."""
+        if self._raw_items and raw is not None:
+            return raw
+        try:
+            return self._shaper.item(record, raw, 0 if pending is None else pending.body.count)
+        except Exception as exc:
+            self._count("not_sent", 1)
+            raise self._unexpected(exc, url)  # noqa: B904 - the cause stays as context
+
+    def _too_large(self, size: int, cap: int, record: Any, raw: bytes | None) -> None:
+        """A record whose request body alone would pass batch_max_bytes: a record error."""
+        error = RecordError(
+            f"stream '{self.stream_name}': the record alone makes a {size}-byte request body, "
+            f"over batch_max_bytes ({cap}); raise batch_max_bytes or shrink the record"
+        )
+        failure = {
+            "error": str(error),
+            "line": self._reader.line_number,
+            "method": self.settings.method,
+            "url": redact_url(self.settings.url.text),
+            "status": None,
+            "answer": None,
+            "attempts": 0,
+        }
+        self._count("failed", 1)
+        self._failed(error, failure, [raw if raw is not None else encode_json(record)])
 
     def _route(self, record: dict[str, Any], raw: bytes | None) -> tuple | None:
         """(group key, URL, headers) of a record; None when they can't be rendered."""
@@ -265,19 +303,38 @@ class RestSink(Sink):
         while self._pending:
             self._send(self._pending.pop(next(iter(self._pending))))
 
+    def send_due(self, now: float) -> float | None:
+        """Send the batches older than batch_max_age_seconds; say when the next is due.
+
+        Groups are kept oldest first, so only the first ones are looked at.
+        """
+        if self.settings.request_mode != "batch":
+            return None
+        age = self.settings.batch_max_age_seconds
+        while self._pending:
+            key = next(iter(self._pending))
+            due = self._pending[key].opened + age
+            if due > now:
+                return due
+            self._send(self._pending.pop(key))
+        return None
+
     def finish(self) -> None:
         """Send what is pending and wait until every request has an answer."""
         self.flush()
         self._dispatcher.wait()
 
-    def _new_pending(self, seq: int, url: str, headers: dict[str, str], *, spool: bool) -> Pending:
+    def _new_pending(self, seq: int, url: str, headers: dict[str, str], *, mode: str) -> Pending:
+        spool = mode == "one"
         records = None
         if self._errors is not None:
             records = Body(content_type="", separator=b"\n", spool=spool)
         digest = None
         if self.settings.idempotency_key_header:
             digest = hashlib.sha256(encode_json([self.stream_name, self.settings.method, url]))
-        return Pending(seq, url, headers, self._shaper.new_body(spool=spool), records, digest)
+        opened = time.monotonic() if mode == "batch" else 0.0
+        body = self._shaper.new_body(spool=spool)
+        return Pending(seq, url, headers, body, records, digest, opened)
 
     def _send(self, pending: Pending) -> None:
         """Finish one request's body and hand it to the dispatcher."""
