@@ -204,17 +204,20 @@ class RestSink(Sink):
         pending = None if mode == "single" else self._pending.get(key)
         item = self._item(record, raw, pending, url)
         cap = self.settings.batch_max_bytes
-        body = None if pending is None else pending.body
-        if cap is not None and body is not None and body.size + body.extra(item) > cap:
-            del self._pending[key]
-            self._send(pending)
-            pending = None
-            item = self._item(record, raw, pending, url)  # its place in the body changed
-        if cap is not None and pending is None:
-            size = self._empty_body.size + self._empty_body.extra(item)
-            if size > cap:
-                self._too_large(size, cap, record, raw)
-                return
+        if cap is not None:
+            body = None if pending is None else pending.body
+            cut = body is not None and body.size + body.extra(item) > cap
+            if cut:
+                item = self._item(record, raw, None, url)  # it will start a new body
+            if pending is None or cut:
+                size = self._empty_body.size + self._empty_body.extra(item)
+                if size > cap:  # the open batch, if any, stays open for the next records
+                    self._too_large(size, cap, record, raw)
+                    return
+            if cut:
+                del self._pending[key]
+                self._send(pending)  # type: ignore[arg-type]
+                pending = None
         if pending is None:
             if mode != "single" and len(self._pending) >= self.settings.max_open_batches:
                 self._send(self._pending.pop(next(iter(self._pending))))  # the oldest group
