@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +106,8 @@ class RestSink(Sink):
         self._responses = None
         if self.settings.response_file_path and not target.dry_run:
             self._responses = target.response_file(stream_name, self.settings)
-        self._pending: dict[Any, Pending] = {}
+        # Oldest group first; an OrderedDict pops its first entry in O(1), a dict does not.
+        self._pending: OrderedDict[Any, Pending] = OrderedDict()
         self._queued: dict[int, Pending] = {}  # handed to the dispatcher, not yet begun
         self._stop = target.stop
         self._tally_lock = threading.Lock()
@@ -220,7 +222,7 @@ class RestSink(Sink):
                 pending = None
         if pending is None:
             if mode != "single" and len(self._pending) >= self.settings.max_open_batches:
-                self._send(self._pending.pop(next(iter(self._pending))))  # the oldest group
+                self._send(self._pending.popitem(last=False)[1])  # the oldest group
             # Later records of a group are covered by the unit its first record opens.
             self.tracker.open(seq)
             pending = self._new_pending(seq, url, headers, mode=mode)
@@ -256,12 +258,17 @@ class RestSink(Sink):
 
     def _too_large(self, size: int, cap: int, record: Any, raw: bytes | None) -> None:
         """A record whose request body alone would pass batch_max_bytes: a record error."""
-        error = RecordError(
-            f"stream '{self.stream_name}': the record alone makes a {size}-byte request body, "
-            f"over batch_max_bytes ({cap}); raise batch_max_bytes or shrink the record"
+        self._record_failed(
+            f"the record alone makes a {size}-byte request body, over batch_max_bytes "
+            f"({cap}); raise batch_max_bytes or shrink the record",
+            record,
+            raw,
         )
+
+    def _record_failed(self, problem: str, record: Any, raw: bytes | None) -> None:
+        """A record that cannot become a request: counted as failed, the input line named."""
         failure = {
-            "error": str(error),
+            "error": problem,
             "line": self._reader.line_number,
             "method": self.settings.method,
             "url": redact_url(self.settings.url.text),
@@ -270,7 +277,11 @@ class RestSink(Sink):
             "attempts": 0,
         }
         self._count("failed", 1)
-        self._failed(error, failure, [raw if raw is not None else encode_json(record)])
+        self._failed(
+            RecordError(f"stream '{self.stream_name}': {problem}"),
+            failure,
+            [raw if raw is not None else encode_json(record)],
+        )
 
     def _route(self, record: dict[str, Any], raw: bytes | None) -> tuple | None:
         """(group key, URL, headers) of a record; None when they can't be rendered."""
@@ -280,21 +291,7 @@ class RestSink(Sink):
             if headers is None:
                 headers = self._headers(record)
         except RecordError as exc:
-            failure = {
-                "error": str(exc),
-                "line": self._reader.line_number,
-                "method": self.settings.method,
-                "url": redact_url(self.settings.url.text),
-                "status": None,
-                "answer": None,
-                "attempts": 0,
-            }
-            self._count("failed", 1)
-            self._failed(
-                RecordError(f"stream '{self.stream_name}': {exc}"),
-                failure,
-                [raw if raw is not None else encode_json(record)],
-            )
+            self._record_failed(str(exc), record, raw)
             return None
         except Exception as exc:
             self._count("not_sent", 1)
@@ -304,7 +301,7 @@ class RestSink(Sink):
     def flush(self) -> None:
         """Send every pending batch, oldest group first."""
         while self._pending:
-            self._send(self._pending.pop(next(iter(self._pending))))
+            self._send(self._pending.popitem(last=False)[1])
 
     def send_due(self, now: float) -> float | None:
         """Send the batches older than batch_max_age_seconds; say when the next is due.
