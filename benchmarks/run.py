@@ -3,6 +3,7 @@
 Goal 1: batch mode (1,000 records a request, validation on) vs floor_batch.py.
 Goal 2: single mode, max_concurrency 32, receiver answering after 20 ms, vs floor_single.py.
 Goal 3: one mode with 300,000 records: peak memory of the target.
+Goal 4: batch mode with 200,000 distinct URL groups: peak memory (many_groups.py).
 Shared rate: the cost of the Redis step per request (rate_limit_redis_url, a budget too high
 to wait on), when redis-server is on PATH.
 Prints records/s, ratios and peak memory (max RSS of each process, from wait4).
@@ -158,6 +159,10 @@ def main() -> None:
             print(f"  ratio: {floor[0] / ours[0]:.0%} of the floor (goal: at least 85%)")
         finally:
             slow.kill()
+
+        from many_groups import report  # imports this module: loaded only when run
+
+        report(work, args.records)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def scenarios(base: str) -> list[tuple[str, str, str, dict]]:
         (
             "batch",
             "request_mode batch: batch_size 2 for orders; payments overridden per stream; "
-            "each STATE cuts the partial batches",
+            "a STATE is printed once the records before it are delivered (it cuts no batch)",
             "sample_data/orders.singer",
             {
                 "url": f"{base}/orders",

@@ -21,6 +21,10 @@ from urllib3 import encode_multipart_formdata
 from target_restapi.templates import as_text
 
 SPOOL_BYTES = 8 * 1024 * 1024
+# urllib3's multipart framing around a field, and after the last: its boundary has 32 hex
+# digits; `--B\r\nContent-Disposition: form-data; name=""\r\n\r\n` + value + `\r\n`.
+_MULTIPART_FIELD = 2 + 32 + 2 + len('Content-Disposition: form-data; name=""') + 4 + 2
+_MULTIPART_END = 2 + 32 + 4  # `--B--\r\n`
 
 
 class JsonNumber(Decimal):
@@ -91,7 +95,16 @@ def csv_escape(text: str, delimiter: str = ",") -> str:
 class Body:
     """Encoded items joined between an opening and a closing, in memory or spooled."""
 
-    __slots__ = ("_closing", "_file", "_opening", "_parts", "_separator", "content_type", "count")
+    __slots__ = (
+        "_closing",
+        "_file",
+        "_opening",
+        "_parts",
+        "_separator",
+        "content_type",
+        "count",
+        "size",
+    )
 
     def __init__(
         self,
@@ -110,9 +123,15 @@ class Body:
             self._file.write(opening)
         self._parts: list[bytes] = []
         self.count = 0
+        self.size = len(opening) + len(closing)  # of the finished body, kept as items come
+
+    def extra(self, item: bytes) -> int:
+        """Bytes `item` would add to the finished body."""
+        return len(item) + len(self._separator) if self.count else len(item)
 
     def add(self, item: bytes) -> None:
         """Append one encoded record."""
+        self.size += self.extra(item)
         if self._file is None:
             self._parts.append(item)
         else:
@@ -133,16 +152,25 @@ class Body:
 class MultipartBody:
     """Form fields of several records, encoded as multipart/form-data by urllib3."""
 
-    __slots__ = ("_closing", "_fields", "content_type", "count")
+    __slots__ = ("_closing", "_fields", "content_type", "count", "size")
 
     def __init__(self, closing: list[tuple[str, str]]) -> None:
         self._fields: list[tuple[str, str]] = []
         self._closing = closing
         self.content_type = "multipart/form-data"
         self.count = 0
+        self.size = _MULTIPART_END + self.extra(closing)  # never less than the encoded body
+
+    @staticmethod
+    def extra(item: list[tuple[str, str]]) -> int:
+        """Bytes `item`'s fields add at most: a field name may triple when it is escaped."""
+        return sum(
+            _MULTIPART_FIELD + 3 * len(name.encode()) + len(value.encode()) for name, value in item
+        )
 
     def add(self, item: list[tuple[str, str]]) -> None:
         """Append one record's fields."""
+        self.size += self.extra(item)
         self._fields.extend(item)
         self.count += 1
 

@@ -49,6 +49,9 @@ INPUT_ERRORS = (
 )
 
 
+DUE_CHECK_LINES = 256  # lines between two looks at the clock when the input never waits
+
+
 class Envelope(msgspec.Struct):
     """The fields of any Singer message; `record` and `value` stay raw JSON."""
 
@@ -118,6 +121,8 @@ class SingerLineReader(GenericSingerReader[bytes]):
         self.stopped_by: int | None = None
         self.before_failing: Callable[..., None] | None = None
         self.on_record: Callable[[str, bytes], None] | None = None
+        # Sends what is due; returns seconds until it is due again (None: nothing waits).
+        self.send_due: Callable[[], float | None] = _nothing_due
         self.line_number = 0
 
     @property
@@ -129,7 +134,7 @@ class SingerLineReader(GenericSingerReader[bytes]):
             return sys.stdin.buffer
         if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
             return sys.stdin.buffer
-        return interruptible(fd, self.stop)
+        return interruptible(fd, self.stop, lambda: self.send_due())
 
     def deserialize_json(self, line: bytes) -> dict:
         """One decoded message (the SDK's interface)."""
@@ -159,6 +164,8 @@ class SingerLineReader(GenericSingerReader[bytes]):
                 self.line_number += 1
                 if line is None or self.stop.is_set():  # checked after the read: a stop
                     break  # ends the wait for a line, and the line may have been cut short
+                if not self.line_number % DUE_CHECK_LINES:
+                    self.send_due()  # input that never waits (a file) still sends old batches
                 if line.isspace():
                     continue
                 env = decode_envelope(line)
@@ -192,3 +199,7 @@ class SingerLineReader(GenericSingerReader[bytes]):
                 "report this error if it persists"
             ) from exc
         return Counter(stats)
+
+
+def _nothing_due() -> None:
+    """Until a target says otherwise, nothing waits to be sent."""

@@ -40,6 +40,9 @@ class StreamSettings:
     auth: AuthSettings
     request_mode: str
     batch_size: int
+    batch_max_bytes: int | None
+    batch_max_age_seconds: float
+    max_open_batches: int
     sleep_seconds: float
     fail_on_error: bool
     timeout_seconds: float
@@ -148,6 +151,9 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         auth=AuthSettings.from_values(values, where),
         request_mode=values["request_mode"],
         batch_size=int(values["batch_size"]),
+        batch_max_bytes=values.get("batch_max_bytes"),
+        batch_max_age_seconds=float(values["batch_max_age_seconds"]),
+        max_open_batches=int(values["max_open_batches"]),
         sleep_seconds=int(values["request_sleep_interval_ms"]) / 1000,
         fail_on_error=bool(values["fail_on_error"]),
         timeout_seconds=float(values["timeout_seconds"]),

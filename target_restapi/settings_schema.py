@@ -68,6 +68,27 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             description="Records per request in `batch` mode.",
         ),
         th.Property(
+            "batch_max_bytes",
+            th.IntegerType(minimum=1),
+            description="Largest request body in bytes, before compression, in `batch` and "
+            "`one` modes: a batch is cut before the record that would pass it. A record "
+            "too large alone is a record error.",
+        ),
+        th.Property(
+            "batch_max_age_seconds",
+            th.NumberType(exclusive_minimum=0),
+            default=60,
+            description="A partial batch older than this is sent even when the tap writes "
+            "nothing more, so the STATE after its records is printed in bounded time.",
+        ),
+        th.Property(
+            "max_open_batches",
+            th.IntegerType(minimum=1),
+            default=1000,
+            description="Partial batches (one per rendered URL and headers) kept in memory "
+            "per stream; past it the oldest is sent.",
+        ),
+        th.Property(
             "request_sleep_interval_ms",
             th.IntegerType(minimum=0, maximum=MAX_SLEEP_MS),
             default=0,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,7 @@ class Pending:
     body: Body | MultipartBody
     records: Body | None
     digest: Any
+    opened: float  # monotonic time of its first record (batch mode only; 0 otherwise)
     keys: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -103,7 +106,8 @@ class RestSink(Sink):
         self._responses = None
         if self.settings.response_file_path and not target.dry_run:
             self._responses = target.response_file(stream_name, self.settings)
-        self._pending: dict[Any, Pending] = {}
+        # Oldest group first; an OrderedDict pops its first entry in O(1), a dict does not.
+        self._pending: OrderedDict[Any, Pending] = OrderedDict()
         self._queued: dict[int, Pending] = {}  # handed to the dispatcher, not yet begun
         self._stop = target.stop
         self._tally_lock = threading.Lock()
@@ -122,6 +126,7 @@ class RestSink(Sink):
             and not self._keep_keys
         )
         self._content_type_set = any(h.lower() == "content-type" for h in self.settings.headers)
+        self._empty_body = self._shaper.new_body(spool=False)  # measures a record alone
 
     # SDK hooks
 
@@ -199,18 +204,28 @@ class RestSink(Sink):
         seq = self.tracker.next_seq()
         mode = self.settings.request_mode
         pending = None if mode == "single" else self._pending.get(key)
-        try:
-            if self._raw_items and raw is not None:
-                item = raw
-            else:
-                item = self._shaper.item(record, raw, 0 if pending is None else pending.body.count)
-        except Exception as exc:
-            self._count("not_sent", 1)
-            raise self._unexpected(exc, url)  # noqa: B904 - the cause stays as context
+        item = self._item(record, raw, pending, url)
+        cap = self.settings.batch_max_bytes
+        if cap is not None:
+            body = None if pending is None else pending.body
+            cut = body is not None and body.size + body.extra(item) > cap
+            if cut:
+                item = self._item(record, raw, None, url)  # it will start a new body
+            if pending is None or cut:
+                size = self._empty_body.size + self._empty_body.extra(item)
+                if size > cap:  # the open batch, if any, stays open for the next records
+                    self._too_large(size, cap, record, raw)
+                    return
+            if cut:
+                del self._pending[key]
+                self._send(pending)  # type: ignore[arg-type]
+                pending = None
         if pending is None:
+            if mode != "single" and len(self._pending) >= self.settings.max_open_batches:
+                self._send(self._pending.popitem(last=False)[1])  # the oldest group
             # Later records of a group are covered by the unit its first record opens.
             self.tracker.open(seq)
-            pending = self._new_pending(seq, url, headers, spool=mode == "one")
+            pending = self._new_pending(seq, url, headers, mode=mode)
             if mode != "single":
                 self._pending[key] = pending
         body = pending.body
@@ -231,6 +246,43 @@ class RestSink(Sink):
             del self._pending[key]
             self._send(pending)
 
+    def _item(self, record: Any, raw: bytes | None, pending: Pending | None, url: str) -> Any:
+        """The record encoded for its place in the body: raw JSON when it goes as received."""
+        if self._raw_items and raw is not None:
+            return raw
+        try:
+            return self._shaper.item(record, raw, 0 if pending is None else pending.body.count)
+        except Exception as exc:
+            self._count("not_sent", 1)
+            raise self._unexpected(exc, url)  # noqa: B904 - the cause stays as context
+
+    def _too_large(self, size: int, cap: int, record: Any, raw: bytes | None) -> None:
+        """A record whose request body alone would pass batch_max_bytes: a record error."""
+        self._record_failed(
+            f"the record alone makes a {size}-byte request body, over batch_max_bytes "
+            f"({cap}); raise batch_max_bytes or shrink the record",
+            record,
+            raw,
+        )
+
+    def _record_failed(self, problem: str, record: Any, raw: bytes | None) -> None:
+        """A record that cannot become a request: counted as failed, the input line named."""
+        failure = {
+            "error": problem,
+            "line": self._reader.line_number,
+            "method": self.settings.method,
+            "url": redact_url(self.settings.url.text),
+            "status": None,
+            "answer": None,
+            "attempts": 0,
+        }
+        self._count("failed", 1)
+        self._failed(
+            RecordError(f"stream '{self.stream_name}': {problem}"),
+            failure,
+            [raw if raw is not None else encode_json(record)],
+        )
+
     def _route(self, record: dict[str, Any], raw: bytes | None) -> tuple | None:
         """(group key, URL, headers) of a record; None when they can't be rendered."""
         try:
@@ -239,21 +291,7 @@ class RestSink(Sink):
             if headers is None:
                 headers = self._headers(record)
         except RecordError as exc:
-            failure = {
-                "error": str(exc),
-                "line": self._reader.line_number,
-                "method": self.settings.method,
-                "url": redact_url(self.settings.url.text),
-                "status": None,
-                "answer": None,
-                "attempts": 0,
-            }
-            self._count("failed", 1)
-            self._failed(
-                RecordError(f"stream '{self.stream_name}': {exc}"),
-                failure,
-                [raw if raw is not None else encode_json(record)],
-            )
+            self._record_failed(str(exc), record, raw)
             return None
         except Exception as exc:
             self._count("not_sent", 1)
@@ -263,21 +301,40 @@ class RestSink(Sink):
     def flush(self) -> None:
         """Send every pending batch, oldest group first."""
         while self._pending:
-            self._send(self._pending.pop(next(iter(self._pending))))
+            self._send(self._pending.popitem(last=False)[1])
+
+    def send_due(self, now: float) -> float | None:
+        """Send the batches older than batch_max_age_seconds; say when the next is due.
+
+        Groups are kept oldest first, so only the first ones are looked at.
+        """
+        if self.settings.request_mode != "batch":
+            return None
+        age = self.settings.batch_max_age_seconds
+        while self._pending:
+            key = next(iter(self._pending))
+            due = self._pending[key].opened + age
+            if due > now:
+                return due
+            self._send(self._pending.pop(key))
+        return None
 
     def finish(self) -> None:
         """Send what is pending and wait until every request has an answer."""
         self.flush()
         self._dispatcher.wait()
 
-    def _new_pending(self, seq: int, url: str, headers: dict[str, str], *, spool: bool) -> Pending:
+    def _new_pending(self, seq: int, url: str, headers: dict[str, str], *, mode: str) -> Pending:
+        spool = mode == "one"
         records = None
         if self._errors is not None:
             records = Body(content_type="", separator=b"\n", spool=spool)
         digest = None
         if self.settings.idempotency_key_header:
             digest = hashlib.sha256(encode_json([self.stream_name, self.settings.method, url]))
-        return Pending(seq, url, headers, self._shaper.new_body(spool=spool), records, digest)
+        opened = time.monotonic() if mode == "batch" else 0.0
+        body = self._shaper.new_body(spool=spool)
+        return Pending(seq, url, headers, body, records, digest, opened)
 
     def _send(self, pending: Pending) -> None:
         """Finish one request's body and hand it to the dispatcher."""

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any, ClassVar
@@ -88,6 +89,7 @@ class TargetRestApi(Target):
         self.stop = self.reader.stop
         self.reader.before_failing = self._before_failing
         self.reader.on_record = self._on_record
+        self.reader.send_due = self._send_due
         self.dry_run = bool(self.config.get("dry_run"))
         self.tracker = StateTracker(_discard if self.dry_run else self._write_state_line)
         self._tallies: dict[str, Tally] = {}
@@ -304,11 +306,20 @@ class TargetRestApi(Target):
         super()._process_record_message(message_dict)
 
     def _process_state_message(self, message_dict: dict) -> None:
-        # Cut partial batches so a STATE never waits behind a half-filled batch.
-        for sink in self._sinks():
-            if sink.settings.request_mode == "batch":
-                sink.flush()
+        """Held until the records before it are delivered: it cuts no batch.
+
+        Batches are cut by size, bytes, age and the end of input; `_send_due` bounds the wait.
+        """
         self.tracker.state(message_dict["raw_value"])
+
+    def _send_due(self) -> float | None:
+        """Send the batches past batch_max_age_seconds; seconds until the next one is due.
+
+        Called by the reader on its own thread: between lines, and while it waits for input.
+        """
+        now = time.monotonic()
+        dues = [due for sink in self._sinks() if (due := sink.send_due(now)) is not None]
+        return max(0.0, min(dues) - now) if dues else None
 
     def _handle_max_record_age(self) -> None:
         """Sinks send on their own schedule; the SDK's periodic drain is not needed."""

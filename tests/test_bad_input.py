@@ -74,7 +74,8 @@ BAD_LINES = {
 }
 MODES = {
     "single": ({"request_mode": "single"}, [[1], [2], [3]]),
-    "batch": ({"request_mode": "batch", "batch_size": 100}, [[1, 2], [3]]),  # cut by the STATE
+    # Records 1 and 2 fill a batch; record 3's partial batch is sent before the run stops.
+    "batch": ({"request_mode": "batch", "batch_size": 2}, [[1, 2], [3]]),
     "one": ({"request_mode": "one"}, [[1, 2, 3]]),
 }
 CASES = [(case, "batch") for case in BAD_LINES] + [

@@ -188,7 +188,7 @@ KILL_POINTS = [
     ("single", 11, "after"),  # just after the first STATE was due
     ("single", 157, "during"),
     ("batch", 1, "during"),  # nothing answered yet: no STATE, rerun from the start
-    ("batch", 2, "during"),  # the partial batch a STATE cut
+    ("batch", 2, "during"),  # the second batch: STATE 10 waits for it
     ("batch", 2, "after"),
     ("batch", 31, "during"),
     ("one", 1, "during"),  # the only request: no STATE may come before its answer
@@ -288,7 +288,7 @@ def not_delivered(stderr: str, count: int) -> bool:
 def test_signal_with_a_partial_batch_pending_sends_no_more_and_exits_nonzero(
     recorder, httpserver, start, signum
 ):
-    config = marker_config(httpserver, request_mode="batch", batch_size=100)
+    config = marker_config(httpserver, request_mode="batch", batch_size=3)
     run = start(config, "run")
     run.send(schema_line(), schema_line("marker"), *map(record_line, range(3)), state_line(3))
     assert wait_until(lambda: run.states() == [state_value(3)]), run.stderr
@@ -355,9 +355,15 @@ def test_signal_during_a_request_lets_it_finish_then_emits_its_state_and_exits(
 ):
     started = threading.Event()
     recorder.respond = slow_answer(started)
-    config = {"url": httpserver.url_for("/s"), "request_mode": "batch", "batch_size": 100}
+    config = {
+        "url": httpserver.url_for("/s"),
+        "request_mode": "batch",
+        "batch_size": 100,
+        "batch_max_age_seconds": 0.2,
+    }
     run = start(config, "run")
-    # STATE 3 cuts the batch of records 0..2: that request is in flight when the signal comes.
+    # The tap is silent after STATE 3: the batch of records 0..2 goes once 0.2 s old, and
+    # that request is in flight when the signal comes.
     run.send(schema_line(), *map(record_line, range(3)), state_line(3))
     assert started.wait(WAIT_LIMIT), run.stderr
     run.send(record_line(3), record_line(4), state_line(5))  # waiting in the pipe, never read

@@ -139,7 +139,7 @@ def test_default_max_retries_is_five(recorder, httpserver, tmp_path):
 @pytest.mark.parametrize(
     ("settings", "first_body"),
     [
-        ({"request_mode": "batch", "batch_size": 10}, [1, 2, 3, 4]),  # cut by the STATE
+        ({"request_mode": "batch", "batch_size": 4}, [1, 2, 3, 4]),  # a full batch
         ({"request_mode": "one"}, [1, 2, 3, 4, 5]),
     ],
     ids=["batch", "one"],

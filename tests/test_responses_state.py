@@ -63,7 +63,11 @@ def test_entries_are_in_the_file_when_their_state_is_emitted(
     recorder, httpserver, live_target, tmp_path, fmt, mode
 ):
     folder = tmp_path / "out"
-    target = live_target(config_for(httpserver, folder, fmt, request_mode=mode, batch_size=50))
+    target = live_target(
+        config_for(
+            httpserver, folder, fmt, request_mode=mode, batch_size=50, batch_max_age_seconds=0.2
+        )
+    )
 
     target.send(SCHEMA, record(1), record(2), state(2))
     assert json.loads(target.next_line())["bookmarks"]["users"]["id"] == 2

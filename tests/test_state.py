@@ -71,14 +71,20 @@ def test_state_is_emitted_after_each_delivery_while_input_is_still_open(
 def test_state_after_a_partial_batch_is_emitted_without_waiting_for_more_records(
     recorder, httpserver, live_target
 ):
-    config = {"url": httpserver.url_for("/users"), "request_mode": "batch", "batch_size": 2}
+    config = {
+        "url": httpserver.url_for("/users"),
+        "request_mode": "batch",
+        "batch_size": 2,
+        "batch_max_age_seconds": 0.2,
+    }
     target = live_target(config)
 
     target.send(SCHEMA, record(1), record(2), state(2))  # a full batch, then STATE
     assert json.loads(target.next_line()) == bookmark(2)
     assert [ids_of(seen) for seen in recorder.requests] == [[1, 2]]
 
-    target.send(record(3), state(3))  # half a batch, then STATE: the batch is cut
+    # Half a batch, then STATE and the tap is silent: the batch goes once it is 0.2 s old.
+    target.send(record(3), state(3))
     assert json.loads(target.next_line()) == bookmark(3)
     assert [ids_of(seen) for seen in recorder.requests] == [[1, 2], [3]]
 
@@ -86,7 +92,12 @@ def test_state_after_a_partial_batch_is_emitted_without_waiting_for_more_records
 
 
 def test_state_waits_for_the_delivery_of_records_before_it(recorder, httpserver, live_target):
-    config = {"url": httpserver.url_for("/users"), "request_mode": "batch", "batch_size": 10}
+    config = {
+        "url": httpserver.url_for("/users"),
+        "request_mode": "batch",
+        "batch_size": 10,
+        "batch_max_age_seconds": 0.2,  # the tap is silent after STATE 1: the batch goes
+    }
     target = live_target(config)
     printed_at_request = []
     recorder.on_request = lambda seen: printed_at_request.append(list(target.lines))
@@ -143,10 +154,11 @@ def test_states_are_bare_json_lines(recorder, httpserver, tmp_path):
         ({"request_mode": "single"}, 2, [bookmark(0), bookmark(1)]),
         ({"request_mode": "single"}, 4, [bookmark(0), bookmark(1), bookmark(3)]),
         ({"request_mode": "batch", "batch_size": 2}, 3, [bookmark(0), bookmark(1)]),
-        ({"request_mode": "batch", "batch_size": 10}, 4, [bookmark(0), bookmark(1), bookmark(3)]),
+        # A STATE cuts no batch: [1, 2, 3] is delivered, [4, 5] fails.
+        ({"request_mode": "batch", "batch_size": 3}, 4, [bookmark(0), bookmark(1), bookmark(3)]),
         ({"request_mode": "one"}, 5, [bookmark(0)]),
     ],
-    ids=["single-2", "single-4", "batch2-3", "batch10-4", "one-5"],
+    ids=["single-2", "single-4", "batch2-3", "batch3-4", "one-5"],
 )
 def test_no_state_is_emitted_past_a_failed_record(
     recorder, httpserver, tmp_path, settings, failing, expected
