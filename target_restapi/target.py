@@ -30,6 +30,7 @@ from target_restapi.auth import Credentials
 from target_restapi.auth_settings import auth_secrets
 from target_restapi.batch import batch_lines
 from target_restapi.deadline import STOP_GRACE_SECONDS
+from target_restapi.dispatch import Workers
 from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import SettingsError, Stopped, TargetError
 from target_restapi.pacing import RateLimit
@@ -47,6 +48,7 @@ from target_restapi.settings_names import (
 from target_restapi.settings_schema import CONFIG_SCHEMA
 from target_restapi.sinks import RestSink
 from target_restapi.state import StateTracker
+from target_restapi.transport import Connections
 from target_restapi.tunnel_settings import tunnel_secrets
 from target_restapi.validation import decode_record
 
@@ -95,6 +97,11 @@ class TargetRestApi(Target):
 
             self.tunnels = open_tunnels(self.config, self.logger)  # bad settings fail here
         self.credentials = Credentials(self.redactor, self.tunnels)
+        # Connections and threads are the run's, shared by every stream (docs/operations.md).
+        streams = _stream_keys(self.config)
+        most = max(int(merged(self.config, s)["max_concurrency"]) for s in streams)
+        self.connections = Connections(self.stop, tunnels=self.tunnels, pool_size=most)
+        self.workers = Workers(most, "send")
         self.progress.start()
 
     redactor = Redactor()
@@ -283,6 +290,8 @@ class TargetRestApi(Target):
                 sink.close()
             for file in [*self._error_files.values(), *self._response_files.values()]:
                 file.close()
+            self.workers.close()
+            self.connections.close()
             if self.tunnels is not None:
                 self.tunnels.close()
             self.credentials.close()
