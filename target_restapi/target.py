@@ -37,7 +37,7 @@ from target_restapi.pacing import RateLimit
 from target_restapi.progress import Progress, Tally
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.redact import Redactor, basic_token, is_secret_header, redact_url, url_secrets
-from target_restapi.responses import ResponseFile
+from target_restapi.responses import OpenFiles, ResponseFile
 from target_restapi.settings import StreamSettings, check_all, merged
 from target_restapi.settings_errors import one_line, schema_problems
 from target_restapi.settings_names import (
@@ -85,6 +85,7 @@ class TargetRestApi(Target):
         self._direct: dict[str, RestSink] = {}
         self._error_files: dict[str, ErrorFile] = {}
         self._response_files: dict[str, ResponseFile] = {}
+        self._open_files = OpenFiles()  # response files holding a descriptor: bounded
         self._rate_limits: dict[str, RateLimit | None] = {}
         if not all(merged(self.config, s)["verify_tls"] for s in _stream_keys(self.config)):
             self.logger.warning("verify_tls is false: TLS certificates are NOT verified")
@@ -164,6 +165,7 @@ class TargetRestApi(Target):
                     stream,
                     settings.response_file_format,
                     self.redactor,
+                    self._open_files,
                 )
             except OSError as exc:
                 raise SettingsError(

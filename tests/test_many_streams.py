@@ -140,3 +140,41 @@ def test_two_streams_never_send_the_same_url_at_once_and_keep_input_order(tmp_pa
         assert [json.loads(g.body)["version"] for g in mine] == list(range(6))
         for earlier, later in itertools.pairwise(mine):
             assert later.at >= earlier.done, f"two PUTs to /users/{user} were in flight at once"
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "json"])
+def test_a_response_file_per_stream_for_more_streams_than_open_files_allow(tmp_path, file_format):
+    streams = 1_500  # each has its own response file: more than ulimit -n 1024
+    folder = tmp_path / "responses"
+    with Server(nodelay=True) as server:
+        config = {
+            "url": server.url("/#{s}/#{id}"),
+            "save_responses": True,
+            "response_file_path": str(folder),
+            "response_file_format": file_format,
+            **NO_RETRY,
+        }
+        config_path = write_config(config, tmp_path)
+        proc = subprocess.run(
+            [*TARGET, "--config", str(config_path)],
+            input=many_streams(streams),
+            capture_output=True,
+            env=clean_env(),
+            preexec_fn=limit_fds,
+            timeout=2 * RUN_TIMEOUT,
+            check=False,
+        )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    files = sorted(folder.iterdir())
+    assert len(files) == streams
+    for path in files:
+        text = path.read_text()
+        if file_format == "json":
+            entries = json.loads(text)
+        else:
+            entries = [json.loads(line) for line in text.splitlines()]
+        stream = entries[0]["stream"]
+        assert path.name.startswith(f"{stream}-")
+        ids = [1, 2][: 1 + int(stream[1:]) % 2]
+        assert [e["url"].rsplit("/", 1)[1] for e in entries] == [str(i) for i in ids]
+        assert [e["request"] for e in entries] == list(range(1, len(ids) + 1))
