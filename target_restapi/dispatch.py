@@ -1,7 +1,7 @@
 """Run requests with up to N in flight per stream, never two for the same key at once.
 
 An update must not overtake an earlier update of the same thing, so jobs that share a
-key (method and rendered URL) run one after another, in order, on one worker, whichever
+key (the rendered URL) run one after another, in order, on one worker, whichever
 stream they come from: the key queues and the worker threads (`Workers`) belong to the
 run, each stream's `Dispatcher` only counts its own jobs against its own limit. Threads
 are started when first needed, at most the largest limit of any stream: 10,000 streams

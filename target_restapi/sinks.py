@@ -299,8 +299,8 @@ class RestSink(Sink):
         request = Request(method, pending.url, headers, payload)
         # Queued until a worker begins it: close() counts it as not sent if none does.
         self._queued[pending.first_seq] = pending
-        # Keyed by method and URL across streams: no two streams' updates of a thing overlap.
-        self._dispatcher.submit((method, pending.url), lambda: self._deliver(pending, request))
+        # Keyed by URL across streams: no two streams' updates of a thing overlap.
+        self._dispatcher.submit(pending.url, lambda: self._deliver(pending, request))
 
     def _deliver(self, pending: Pending, request: Request) -> None:
         """Send one request (maybe on a worker thread) and acknowledge its records.
