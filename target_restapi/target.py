@@ -101,7 +101,8 @@ class TargetRestApi(Target):
         # Connections and threads are the run's, shared by every stream (docs/operations.md).
         streams = _stream_keys(self.config)
         most = max(int(merged(self.config, s)["max_concurrency"]) for s in streams)
-        self.connections = Connections(self.stop, tunnels=self.tunnels, pool_size=most)
+        # A connection for each sender thread, and for the reading thread (max_concurrency 1).
+        self.connections = Connections(self.stop, tunnels=self.tunnels, pool_size=most + 1)
         self.workers = Workers(most, "send")
         self.progress.start()
 
