@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 from typing import IO, TYPE_CHECKING
 
 import requests
@@ -120,6 +121,8 @@ class Connections:
             self.session.mount("http://", adapter)
             self.session.mount("https://", adapter)
         self.session.hooks["response"] += [_refuse_method_changing_redirects, keep_start]
+        # No cookies kept: one stream's session cookie must never go out with another's auth.
+        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self.watchdog = Watchdog(stop, STOP_GRACE_SECONDS)
 
     def close(self) -> None:

@@ -178,3 +178,23 @@ def test_a_response_file_per_stream_for_more_streams_than_open_files_allow(tmp_p
         ids = [1, 2][: 1 + int(stream[1:]) % 2]
         assert [e["url"].rsplit("/", 1)[1] for e in entries] == [str(i) for i in ids]
         assert [e["request"] for e in entries] == list(range(1, len(ids) + 1))
+
+
+def test_a_cookie_set_for_one_stream_never_goes_out_with_another_streams_requests(tmp_path):
+    def set_cookie(got):
+        return 200, {"Set-Cookie": f"sid={got.path.strip('/').replace('/', '-')}; Path=/"}, "ok"
+
+    lines = [schema("a"), record("a", 1), schema("b"), record("b", 1), record("a", 2)]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    with Server(set_cookie, nodelay=True) as server:
+        config = {
+            "url": server.url("/#{s}/#{id}"),
+            "streams": {"b": {"username": "bob", "password": "b-secret"}},
+            **NO_RETRY,
+        }
+        result = run_target(config, text, tmp_path)
+        got = list(server.requests)
+
+    assert result.returncode == 0, result.stderr
+    assert [g.path for g in got] == ["/a/1", "/b/1", "/a/2"]
+    assert [g.headers.get("cookie") for g in got] == [None, None, None]
