@@ -4,6 +4,7 @@
 delivered, and the target's threads (sampled from /proc) and memory (ru_maxrss) stay
 bounded whatever the number of streams. Two streams PUT to the same URLs with a slow
 server: never two requests for one URL in flight, and each URL's updates in input order.
+Shared connections keep no cookies, so none crosses from one stream to another.
 """
 
 from __future__ import annotations
