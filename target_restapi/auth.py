@@ -1,6 +1,6 @@
 """Request authentication as requests auths, built per stream from its AuthSettings.
 
-The Transport sets the result as its session's auth: the credentials first, then the
+The Transport gives the result with each request: the credentials first, then the
 HMAC signer, so the signature covers the request as sent. Streams with the same OAuth2
 client share one token.
 """

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
 import fsspec
 import msgspec
+from fsspec.implementations.local import LocalFileSystem
 
 from target_restapi.encoding import CsvLines, encode_json
 from target_restapi.fs_packages import missing_package
 from target_restapi.redact import Redactor, redact_url
 
+OPEN_FILES = 64  # local response files open at once; the others are reopened to append
 FORMATS = ("jsonl", "csv", "json")
 BODY_LIMIT = 64 * 1024
 DECODED = BODY_LIMIT + 4096  # bytes decoded: masking may shorten the text below the limit
@@ -97,25 +100,62 @@ def check_folder(folder: str) -> str | None:
     return None
 
 
+class OpenFiles:
+    """At most `limit` local response files hold a file descriptor at once.
+
+    The least recently written is closed and reopened for appending when next written:
+    10,000 streams saving responses need no 10,000 descriptors. Writes to all the files
+    it keeps go under its one lock (an entry is one short write), so closing another
+    stream's file never races that stream's write. Remote files hold no descriptor.
+    """
+
+    def __init__(self, limit: int = OPEN_FILES) -> None:
+        self.lock = threading.Lock()
+        self._limit = limit
+        self._open: OrderedDict[ResponseFile, None] = OrderedDict()
+
+    def used(self, file: ResponseFile) -> None:
+        """`file` was just written (lock held): close the least recent ones beyond the limit."""
+        self._open[file] = None
+        self._open.move_to_end(file)
+        while len(self._open) > self._limit:
+            self._open.popitem(last=False)[0].park()
+
+    def forget(self, file: ResponseFile) -> None:
+        """`file` is closed for good (lock held)."""
+        self._open.pop(file, None)
+
+
 class ResponseFile:
     """The response file of one stream for this run."""
 
-    def __init__(self, folder: str, stream: str, file_format: str, redactor: Redactor) -> None:
+    def __init__(
+        self,
+        folder: str,
+        stream: str,
+        file_format: str,
+        redactor: Redactor,
+        files: OpenFiles | None = None,
+    ) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         name = f"{safe_name(stream)}-{stamp}.{file_format}"
-        fs, root = fsspec.core.url_to_fs(folder)
-        fs.makedirs(root, exist_ok=True)
+        self._fs, root = fsspec.core.url_to_fs(folder)
+        self._fs.makedirs(root, exist_ok=True)
         self.path = redact_url(f"{folder.rstrip('/')}/{name}")  # for messages: no password
-        self._file = fs.open(f"{root.rstrip('/')}/{name}", "wb")
+        self._where = f"{root.rstrip('/')}/{name}"
+        self._local = isinstance(self._fs, LocalFileSystem)
+        self._file: Any = self._fs.open(self._where, "wb")
         self._format = file_format
         self._redactor = redactor
-        self._lock = threading.Lock()
+        self._files = files or OpenFiles()
+        self._lock = self._files.lock
         self._count = 0
         self._csv = CsvLines()
-        if file_format == "csv":
-            self._file.write(self._csv.line(CSV_COLUMNS))
-        elif file_format == "json":
-            self._file.write(b"[")
+        with self._lock:
+            if file_format == "csv":
+                self._write(self._csv.line(CSV_COLUMNS))
+            elif file_format == "json":
+                self._write(b"[")
 
     def write(
         self,
@@ -151,19 +191,35 @@ class ResponseFile:
             self._count += 1
             entry = {"stream": stream, "request": self._count, **entry}
             if self._format == "csv":
-                self._file.write(self._csv.line([_cell(entry.get(c)) for c in CSV_COLUMNS]))
+                self._write(self._csv.line([_cell(entry.get(c)) for c in CSV_COLUMNS]))
             elif self._format == "json":
-                self._file.write((b"," if self._count > 1 else b"") + encode_json(entry))
+                self._write((b"," if self._count > 1 else b"") + encode_json(entry))
             else:
-                self._file.write(encode_json(entry) + b"\n")
-            self._file.flush()
+                self._write(encode_json(entry) + b"\n")
+
+    def park(self) -> None:
+        """Close the descriptor until the next write (lock held); the entries are kept."""
+        self._file.close()
+        self._file = None
 
     def close(self) -> None:
         """End the file (the JSON array's closing bracket) and close it."""
         with self._lock:
             if self._format == "json":
-                self._file.write(b"]")
-            self._file.close()
+                self._write(b"]")
+            self._files.forget(self)
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    def _write(self, data: bytes) -> None:
+        """Write and flush (lock held), reopening a parked file for appending."""
+        if self._file is None:
+            self._file = self._fs.open(self._where, "ab")
+        self._file.write(data)
+        self._file.flush()
+        if self._local:
+            self._files.used(self)
 
 
 def _cell(value: Any) -> str:

@@ -87,8 +87,7 @@ class RestSink(Sink):
                 verify=self.settings.verify,
                 stop=target.stop,
                 redactor=target.redactor,
-                tunnels=target.tunnels,
-                pool_size=self.settings.max_concurrency,
+                connections=target.connections,
                 cert=credentials.cert(self.settings.auth),
                 rate=target.rate_limit(stream_name),
                 in_flight=AdaptiveLimit.of(
@@ -111,7 +110,7 @@ class RestSink(Sink):
         self._queued: dict[int, Pending] = {}  # handed to the dispatcher, not yet begun
         self._stop = target.stop
         self._tally_lock = threading.Lock()
-        self._dispatcher = Dispatcher(self.settings.max_concurrency, f"send-{stream_name}")
+        self._dispatcher = Dispatcher(self.settings.max_concurrency, stream_name, target.workers)
         self._static_headers = self._headers({}) if self._headers_are_static() else None
         self._fixed_route = None
         if not self.settings.url.fields and self._static_headers is not None:
@@ -168,7 +167,6 @@ class RestSink(Sink):
 
         Records still pending, or queued behind a failure, are counted as not sent.
         """
-        self._dispatcher.wait(raise_error=False)
         self._dispatcher.close()
         self._transport.close()
         unsent = [*self._pending.values(), *self._queued.values()]
@@ -358,6 +356,7 @@ class RestSink(Sink):
         request = Request(method, pending.url, headers, payload)
         # Queued until a worker begins it: close() counts it as not sent if none does.
         self._queued[pending.first_seq] = pending
+        # Keyed by URL across streams: no two streams' updates of a thing overlap.
         self._dispatcher.submit(pending.url, lambda: self._deliver(pending, request))
 
     def _deliver(self, pending: Pending, request: Request) -> None:

@@ -34,13 +34,14 @@ from target_restapi.batch import batch_lines
 from target_restapi.config_sources import ConfigArgs, ConfigInput
 from target_restapi.config_sources import load as load_config
 from target_restapi.deadline import STOP_GRACE_SECONDS
+from target_restapi.dispatch import Workers
 from target_restapi.errorfile import ErrorFile
 from target_restapi.errors import SettingsError, Stopped, TargetError
 from target_restapi.pacing import RateLimit
 from target_restapi.progress import Progress, Tally
 from target_restapi.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.redact import Redactor, redact_url
-from target_restapi.responses import ResponseFile
+from target_restapi.responses import OpenFiles, ResponseFile
 from target_restapi.setting_secrets import secrets_in, stream_keys
 from target_restapi.settings import (
     StreamSettings,
@@ -59,6 +60,7 @@ from target_restapi.settings_schema import CONFIG_SCHEMA
 from target_restapi.shared_rate import SharedRateLimit, shared_budget
 from target_restapi.sinks import RestSink
 from target_restapi.state import StateTracker
+from target_restapi.transport import Connections
 from target_restapi.validation import decode_record
 
 
@@ -101,6 +103,7 @@ class TargetRestApi(Target):
         self._direct: dict[str, RestSink] = {}
         self._error_files: dict[str, ErrorFile] = {}
         self._response_files: dict[str, ResponseFile] = {}
+        self._open_files = OpenFiles()  # response files holding a descriptor: bounded
         self._rate_limits: dict[object, RateLimit | SharedRateLimit | None] = {}
         for stream in stream_keys(self.config):
             self.rate_limit(stream)  # an incomplete budget or an unusable Redis stops here
@@ -122,6 +125,12 @@ class TargetRestApi(Target):
 
             self.tunnels = open_tunnels(self.config, self.logger)  # bad settings fail here
         self.credentials = Credentials(self.redactor, self.tunnels)
+        # Connections and threads are the run's, shared by every stream (docs/operations.md).
+        streams = stream_keys(self.config)
+        most = max(int(merged(self.config, s)["max_concurrency"]) for s in streams)
+        # A connection for each sender thread, and for the reading thread (max_concurrency 1).
+        self.connections = Connections(self.stop, tunnels=self.tunnels, pool_size=most + 1)
+        self.workers = Workers(most, "send")
         self.progress.start()
 
     redactor = Redactor()
@@ -215,6 +224,7 @@ class TargetRestApi(Target):
                     stream,
                     settings.response_file_format,
                     self.redactor,
+                    self._open_files,
                 )
             except OSError as exc:
                 raise SettingsError(
@@ -360,6 +370,8 @@ class TargetRestApi(Target):
                 sink.close()
             for file in [*self._error_files.values(), *self._response_files.values()]:
                 file.close()
+            self.workers.close()
+            self.connections.close()
             if self.tunnels is not None:
                 self.tunnels.close()
             self.credentials.close()

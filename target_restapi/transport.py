@@ -1,4 +1,4 @@
-"""HTTP delivery: one keep-alive session, pacing, retries, and errors that name the request.
+"""HTTP delivery: keep-alive connections shared by the run, pacing, retries, named errors.
 
 Knows nothing of Singer: it takes finished requests and gives answers or DeliveryError.
 An answer is read up to KEPT_BYTES only (the most anything uses): memory stays flat
@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 from typing import IO, TYPE_CHECKING
 
 import requests
@@ -101,8 +102,41 @@ def answer_text(response: requests.Response, limit: int = 4 * EXCERPT_CHARS) -> 
     return text, len(content) > limit
 
 
+class Connections:
+    """The run's keep-alive connections and request deadlines, shared by every stream.
+
+    One session (its pools keyed by scheme, host, port, TLS verification and client
+    certificate: what makes a connection interchangeable) and one Watchdog thread, so
+    open sockets and threads grow with the hosts and requests in flight, not the streams.
+    """
+
+    def __init__(
+        self, stop: threading.Event, *, tunnels: Tunnels | None = None, pool_size: int = 1
+    ) -> None:
+        self.session = DotSafeSession()  # a `..` from a record must not walk the path
+        pool_maxsize = max(pool_size, 10)
+        if tunnels is not None:
+            tunnels.mount(self.session, pool_maxsize)
+        else:
+            adapter = WatchedAdapter(pool_maxsize=pool_maxsize)
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
+        self.session.hooks["response"] += [_refuse_method_changing_redirects, keep_start]
+        # No cookies kept: one stream's session cookie must never go out with another's auth.
+        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        self.watchdog = Watchdog(stop, STOP_GRACE_SECONDS)
+
+    def close(self) -> None:
+        """Release the connections and end the Watchdog thread."""
+        self.watchdog.close()
+        self.session.close()
+
+
 class Transport:
-    """Sends requests over one session, retrying as the policy says, pacing between them."""
+    """Sends a stream's requests with its auth, retrying as the policy says, pacing them.
+
+    Over the run's `connections`; without them, over connections of its own.
+    """
 
     def __init__(
         self,
@@ -114,26 +148,19 @@ class Transport:
         verify: bool | str,
         stop: threading.Event,
         redactor: Redactor,
-        tunnels: Tunnels | None = None,
-        pool_size: int = 1,
+        connections: Connections | None = None,
         cert: str | tuple[str, str] | None = None,
         rate: RateLimit | None = None,
         in_flight: AdaptiveLimit | None = None,
     ) -> None:
-        self._session = DotSafeSession()  # a `..` from a record must not walk the path
-        pool_maxsize = max(pool_size, 10)
-        if tunnels is not None:
-            tunnels.mount(self._session, pool_maxsize)
-        else:
-            adapter = WatchedAdapter(pool_maxsize=pool_maxsize)
-            self._session.mount("http://", adapter)
-            self._session.mount("https://", adapter)
-        self._watchdog = Watchdog(stop, STOP_GRACE_SECONDS)
-        self._session.auth = auth
-        self._session.cert = cert
+        self._own = connections is None
+        self._connections = connections or Connections(stop)
+        self._session = self._connections.session
+        self._watchdog = self._connections.watchdog
+        self._auth = auth  # given on each request: the session is shared
+        self._cert = cert
         self._renew = getattr(auth, "renew", None)  # a stale token can be replaced on a 401
         self._verify = verify  # given on each request: REQUESTS_CA_BUNDLE must not win
-        self._session.hooks["response"] += [_refuse_method_changing_redirects, keep_start]
         self._timeout = timeout_seconds
         self._sleep = sleep_seconds
         self._retry = retry
@@ -202,9 +229,9 @@ class Transport:
                 raise Stopped
 
     def close(self) -> None:
-        """Release the session's connections."""
-        self._watchdog.close()
-        self._session.close()
+        """Release the connections if they are this transport's own."""
+        if self._own:
+            self._connections.close()
 
     def _attempt(self, request: Request) -> requests.Response:
         with self._in_flight or nullcontext():
@@ -221,6 +248,8 @@ class Transport:
                             headers=request.headers,
                             data=request.body,
                             timeout=self._timeout,
+                            auth=self._auth,
+                            cert=self._cert,
                             verify=self._verify,
                             stream=True,  # keep_start reads what is kept, no more
                         )

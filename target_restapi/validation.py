@@ -12,6 +12,7 @@ only passes the record on to the next check.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Union
 
 import fastjsonschema
@@ -27,6 +28,7 @@ from target_restapi.schema_reference import ReferenceCheck
 SIMPLE = {"string": str, "integer": int, "number": float, "boolean": bool, "null": None}
 ANNOTATIONS = {"format", "description", "title", "default", "examples", "$schema", "$id"}
 HARMLESS = {"type", "properties", "items", "required", "additionalProperties", *ANNOTATIONS}
+COMPILED_SCHEMAS = 256  # distinct schemas whose checks are kept; most runs have a few
 _records = msgspec.json.Decoder(dict[str, Any], float_hook=JsonNumber)
 
 
@@ -102,6 +104,40 @@ def _msgspec_decoder(schema: dict[str, Any], keys: tuple[str, ...]) -> Any:
         return None
 
 
+class _Schema:
+    """A stream's schema and key properties, equal to another when their JSON is.
+
+    The key under which checks are compiled once for every stream with this schema:
+    compiling costs milliseconds, and taps often send thousands of streams alike.
+    `stream` only names the stream in a bad schema's error, raised before caching.
+    """
+
+    __slots__ = ("keys", "schema", "stream", "text")
+
+    def __init__(self, schema: dict[str, Any], stream: str, keys: tuple[str, ...]) -> None:
+        self.schema, self.stream, self.keys = schema, stream, keys
+        try:
+            self.text = msgspec.json.encode([schema, keys], order="deterministic")
+        except (TypeError, msgspec.EncodeError):  # not JSON: equal to itself only
+            self.text = id(self)
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Schema) and self.text == other.text
+
+
+@functools.lru_cache(maxsize=COMPILED_SCHEMAS)
+def _compiled(key: _Schema) -> tuple[ReferenceCheck, msgspec.json.Decoder | None, Any]:
+    """The reference check and the fast paths of a schema, compiled once per run."""
+    return (
+        ReferenceCheck(key.schema, key.stream),
+        _msgspec_decoder(key.schema, key.keys),
+        compile_fast(key.schema, key.keys),
+    )
+
+
 class RecordValidator(BaseJSONSchemaValidator):
     """Validates one stream's records; `check` takes raw JSON, `validate` a dict (SDK).
 
@@ -113,9 +149,7 @@ class RecordValidator(BaseJSONSchemaValidator):
         super().__init__(schema)
         self._stream = stream
         self._keys = tuple(key_properties)
-        self._reference = ReferenceCheck(schema, stream)
-        self._decoder = _msgspec_decoder(schema, self._keys)
-        self._fast = compile_fast(schema, self._keys)
+        self._reference, self._decoder, self._fast = _compiled(_Schema(schema, stream, self._keys))
 
     @property
     def fast_path(self) -> str:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from target_restapi.dispatch import Dispatcher
+from target_restapi.dispatch import Dispatcher, Workers
 
 TIMEOUT = 10  # guard against a hang, never an assertion about speed
 QUIET = 0.3  # how long "nothing else starts" is watched for
@@ -368,3 +368,55 @@ def test_close_lets_jobs_in_flight_finish(dispatchers):
     closer.join(TIMEOUT)
     assert not closer.is_alive()
     assert sorted(probe.ended()) == [0, 1, 2]
+
+
+# Dispatchers sharing the run's Workers (one per stream)
+
+
+def test_streams_sharing_workers_never_run_one_key_at_once_and_keep_submission_order():
+    workers = Workers(4, "test")
+    a, b = Dispatcher(4, "a", workers), Dispatcher(4, "b", workers)
+    probe = Probe()
+    gate = threading.Event()
+    bounded(a.submit, "k", probe.job(("a", 0), gate))  # held: the others queue behind it
+    bounded(b.submit, "k", probe.job(("b", 1)))
+    bounded(a.submit, "k", probe.job(("a", 2)))
+    bounded(b.submit, "j", probe.job(("b", "j")))  # another key runs meanwhile
+    probe.wait_for(lambda: ("b", "j") in probe.ended(), "the job of another key")
+    assert probe.started() == [("a", 0), ("b", "j")]
+    gate.set()
+    bounded(a.wait)
+    bounded(b.wait)
+    assert [name for name in probe.started() if name[1] != "j"] == [("a", 0), ("b", 1), ("a", 2)]
+    assert probe.peak == 2
+    bounded(workers.close)
+
+
+def test_an_inline_stream_waits_behind_another_streams_job_for_the_same_key():
+    workers = Workers(4, "test")
+    threaded, inline = Dispatcher(4, "threaded", workers), Dispatcher(1, "inline", workers)
+    probe = Probe()
+    gate = threading.Event()
+    bounded(threaded.submit, "k", probe.job("first", gate))
+    submitter = in_thread(lambda: inline.submit("k", probe.job("second")))
+    time.sleep(QUIET)
+    assert probe.started() == ["first"], "the inline job did not wait for the key"
+    gate.set()
+    submitter.join(TIMEOUT)
+    assert not submitter.is_alive()
+    assert probe.ended() == ["first", "second"]  # done when its submit returned
+    assert probe.peak == 1
+    bounded(workers.close)
+
+
+def test_workers_start_threads_as_needed_and_no_more_than_their_number():
+    workers = Workers(2, "capped")
+    dispatchers = [Dispatcher(2, f"s{i}", workers) for i in range(50)]
+    probe = Probe()
+    for i, d in enumerate(dispatchers):
+        bounded(d.submit, i, probe.job(i))
+    for d in dispatchers:
+        bounded(d.wait)
+    assert len(probe.ended()) == 50
+    assert len(set(probe.threads.values())) <= 2
+    bounded(workers.close)
