@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 # Property tests run a fixed sequence of cases, so a run's verdict never depends on chance;
@@ -248,6 +249,18 @@ class Recorder:
     @property
     def bodies(self) -> list:
         return [seen.json() for seen in self.requests]
+
+
+@pytest.fixture(scope="session")
+def make_httpserver():
+    """pytest-httpserver's session server, threaded: a client that never finishes a request
+    (a killed or stopped target) must not hold up every later test's requests."""
+    server = HTTPServer(host=HTTPServer.DEFAULT_LISTEN_HOST, port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
 
 
 @pytest.fixture

@@ -124,6 +124,15 @@ class Run:
         self.proc.stdin.write(("\n".join(lines) + "\n").encode())
         self.proc.stdin.flush()
 
+    def wait_or_abort(self, seconds: float, why: str) -> int:
+        """The exit code; a run still going after `seconds` fails, its thread stacks shown."""
+        try:
+            return self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait(timeout=EXIT_WITHIN)
+            pytest.fail(f"{why} within {seconds}s; stderr:\n{self.stderr}")
+
     def signal_and_wait(self, signum: int) -> tuple[int, float]:
         """Send `signum`; return the exit code and the seconds the exit took."""
         sent = time.monotonic()
@@ -237,7 +246,7 @@ def test_sigkill_never_leaves_a_state_ahead_of_delivery_and_a_rerun_completes(
     recorder.on_request = kill_on_kth
     with first_input.open("rb") as stdin:
         runs.append(start(config, "first", stdin))
-        code = runs[0].proc.wait(timeout=60)
+        code = runs[0].wait_or_abort(60, f"the {k}th request never came")
     assert code == -signal.SIGKILL, f"not killed (k={k}): exit {code}\n{runs[0].stderr}"
 
     states = runs[0].states()
@@ -254,7 +263,7 @@ def test_sigkill_never_leaves_a_state_ahead_of_delivery_and_a_rerun_completes(
     rerun_input.write_text(crash_input(start=last))
     with rerun_input.open("rb") as stdin:
         rerun = start(config, "rerun", stdin)
-        assert rerun.proc.wait(timeout=60) == 0, rerun.stderr
+        assert rerun.wait_or_abort(60, "the rerun did not end") == 0, rerun.stderr
     assert rerun.states()[-1] == state_value(N_RECORDS)
     assert set(received(recorder)) == set(range(N_RECORDS))
 
