@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-from target_restapi.validation import RecordValidator
+from target_restapi.singer_input.validation import RecordValidator
 
 COUNT = 200_000
 SIMPLE = {

@@ -16,18 +16,24 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
 
-from target_restapi.dispatch import Dispatcher
-from target_restapi.dryrun import DryRunTransport
-from target_restapi.encoding import Body, MultipartBody, add_boundary, encode_json, gzip_payload
+from target_restapi.delivery.dispatch import Dispatcher
+from target_restapi.delivery.dry_run import DryRunTransport
+from target_restapi.delivery.pacing import AdaptiveLimit
+from target_restapi.delivery.transport import Request, Transport
 from target_restapi.errors import DeliveryError, RecordError, Stopped, TargetError, Unexpected
-from target_restapi.pacing import AdaptiveLimit
-from target_restapi.progress import Tally
-from target_restapi.redact import redact_url
-from target_restapi.settings import StreamSettings, resolve
-from target_restapi.shaping import make_shaper
+from target_restapi.output.progress import Tally
+from target_restapi.output.redact import redact_url
+from target_restapi.settings.streams import StreamSettings, resolve
+from target_restapi.shaping.bodies import (
+    Body,
+    MultipartBody,
+    add_boundary,
+    encode_json,
+    gzip_payload,
+)
+from target_restapi.shaping.shapers import make_shaper
+from target_restapi.singer_input.validation import RecordValidator, decode_record
 from target_restapi.templates import check_header_value, render_url
-from target_restapi.transport import Request, Transport
-from target_restapi.validation import RecordValidator, decode_record
 
 if TYPE_CHECKING:
     from target_restapi.target import TargetRestApi

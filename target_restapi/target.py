@@ -29,39 +29,39 @@ from singer_sdk.helpers.capabilities import (
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 
-from target_restapi.auth import Credentials
-from target_restapi.batch import batch_lines
-from target_restapi.config_sources import ConfigArgs, ConfigInput
-from target_restapi.config_sources import load as load_config
-from target_restapi.deadline import STOP_GRACE_SECONDS
-from target_restapi.dispatch import Workers
-from target_restapi.errorfile import ErrorFile
+from target_restapi.auth.credentials import Credentials
+from target_restapi.delivery.deadline import STOP_GRACE_SECONDS
+from target_restapi.delivery.dispatch import Workers
+from target_restapi.delivery.pacing import RateLimit
+from target_restapi.delivery.shared_rate import SharedRateLimit, shared_budget
+from target_restapi.delivery.transport import Connections
 from target_restapi.errors import SettingsError, Stopped, TargetError
-from target_restapi.pacing import RateLimit
-from target_restapi.progress import Progress, Tally
-from target_restapi.reader import INPUT_ERRORS, SingerLineReader
-from target_restapi.redact import Redactor, redact_url
-from target_restapi.responses import OpenFiles, ResponseFile
-from target_restapi.setting_secrets import secrets_in, stream_keys
-from target_restapi.settings import (
+from target_restapi.output.error_file import ErrorFile
+from target_restapi.output.progress import Progress, Tally
+from target_restapi.output.redact import Redactor, redact_url
+from target_restapi.output.responses import OpenFiles, ResponseFile
+from target_restapi.output.state import StateTracker
+from target_restapi.settings.messages import one_line, schema_problems
+from target_restapi.settings.names import (
+    unknown_settings,
+    unused_sdk_settings,
+    unused_stream_entries,
+)
+from target_restapi.settings.schema import CONFIG_SCHEMA
+from target_restapi.settings.secrets import secrets_in, stream_keys
+from target_restapi.settings.sources import ConfigArgs, ConfigInput
+from target_restapi.settings.sources import load as load_config
+from target_restapi.settings.streams import (
     StreamSettings,
     check_all,
     merged,
     renamed_entry,
     tls_verify,
 )
-from target_restapi.settings_errors import one_line, schema_problems
-from target_restapi.settings_names import (
-    unknown_settings,
-    unused_sdk_settings,
-    unused_stream_entries,
-)
-from target_restapi.settings_schema import CONFIG_SCHEMA
-from target_restapi.shared_rate import SharedRateLimit, shared_budget
+from target_restapi.singer_input.batch_files import batch_lines
+from target_restapi.singer_input.reader import INPUT_ERRORS, SingerLineReader
+from target_restapi.singer_input.validation import decode_record
 from target_restapi.sinks import RestSink
-from target_restapi.state import StateTracker
-from target_restapi.transport import Connections
-from target_restapi.validation import decode_record
 
 
 class TargetRestApi(Target):
@@ -121,7 +121,7 @@ class TargetRestApi(Target):
         self.tunnels = None
         if (self.config.get("ssh_tunnel") or {}).get("enable"):
             # paramiko and sshtunnel are slow to import: only runs with a tunnel pay for it.
-            from target_restapi.tunnel import open_tunnels
+            from target_restapi.tunnel.ssh import open_tunnels
 
             self.tunnels = open_tunnels(self.config, self.logger)  # bad settings fail here
         self.credentials = Credentials(self.redactor, self.tunnels)

@@ -9,7 +9,7 @@ from itertools import islice, pairwise
 import pytest
 from conftest import RUN_TIMEOUT, TARGET, clean_env, parse_states, run_target, write_config
 
-from target_restapi.retry import RetryPolicy
+from target_restapi.delivery.retry import RetryPolicy
 
 
 def singer(stream: str, records: list[dict], schema: dict | None = None) -> str:

@@ -19,9 +19,9 @@ from conftest import RUN_TIMEOUT, TARGET, Result, clean_env, data_file, parse_st
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from target_restapi.config_sources import FALSE, TRUE, deep_merge, from_environment, without_nulls
 from target_restapi.errors import SettingsError
-from target_restapi.settings_schema import CONFIG_SCHEMA
+from target_restapi.settings.schema import CONFIG_SCHEMA
+from target_restapi.settings.sources import FALSE, TRUE, deep_merge, from_environment, without_nulls
 
 USERS = data_file("users.singer")
 PREFIX = "TARGET_RESTAPI_"

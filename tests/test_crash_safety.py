@@ -22,7 +22,7 @@ import pytest
 from conftest import TARGET, clean_env, write_config
 from werkzeug import Response
 
-from target_restapi.settings_schema import CONFIG_SCHEMA
+from target_restapi.settings.schema import CONFIG_SCHEMA
 
 STREAM = "s"
 N_RECORDS = 300

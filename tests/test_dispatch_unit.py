@@ -1,4 +1,4 @@
-"""Dispatcher (target_restapi/dispatch.py) on its own: threads and jobs, no HTTP.
+"""Dispatcher (target_restapi/delivery/dispatch.py) on its own: threads and jobs, no HTTP.
 
 Jobs block on events the test controls, so "running at once" is observed, not timed.
 Where a test must show that something does NOT happen, it waits a short bounded time.
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from target_restapi.dispatch import Dispatcher, Workers
+from target_restapi.delivery.dispatch import Dispatcher, Workers
 
 TIMEOUT = 10  # guard against a hang, never an assertion about speed
 QUIET = 0.3  # how long "nothing else starts" is watched for

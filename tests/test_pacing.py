@@ -10,8 +10,8 @@ import pytest
 from conftest import data_file, run_target
 from loopback import Got, Server, items_input
 
+from target_restapi.delivery.pacing import AdaptiveLimit, RateLimit
 from target_restapi.errors import Stopped
-from target_restapi.pacing import AdaptiveLimit, RateLimit
 
 # What the server can measure exactly: a pause runs from the end of one answer (the target
 # has it only after the server recorded `done`) to the next arrival, so `arrival - done` is

@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from target_restapi.interruptible import interruptible
-from target_restapi.reader import SingerLineReader
+from target_restapi.singer_input.interruptible import interruptible
+from target_restapi.singer_input.reader import SingerLineReader
 
 DEADLINE = 10  # seconds before a read that should have ended fails the test
 

@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from loopback import Server, items_input
 
-from target_restapi.dryrun import BODY_CHARS as DRY_RUN_BODY_CHARS
-from target_restapi.errorfile import ErrorFile
+from target_restapi.delivery.dry_run import BODY_CHARS as DRY_RUN_BODY_CHARS
+from target_restapi.delivery.retry import RetryPolicy
+from target_restapi.delivery.transport import EXCERPT_CHARS, Request, Transport
 from target_restapi.errors import DeliveryError
-from target_restapi.redact import Redactor
-from target_restapi.responses import BODY_LIMIT, ResponseFile
-from target_restapi.retry import RetryPolicy
-from target_restapi.setting_secrets import secrets_in
-from target_restapi.transport import EXCERPT_CHARS, Request, Transport
+from target_restapi.output.error_file import ErrorFile
+from target_restapi.output.redact import Redactor
+from target_restapi.output.responses import BODY_LIMIT, ResponseFile
+from target_restapi.settings.secrets import secrets_in
 
 RUN = 4  # no run of this many characters of a secret may show
 # Secrets and the rest of an answer use different letters: a run of a secret's letters

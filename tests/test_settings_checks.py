@@ -11,9 +11,9 @@ from conftest import RUN_TIMEOUT, TARGET, clean_env, data_file, run_target
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from target_restapi.settings_checks import url_problem
-from target_restapi.settings_names import unknown_settings
-from target_restapi.settings_schema import CONFIG_SCHEMA
+from target_restapi.settings.checks import url_problem
+from target_restapi.settings.names import unknown_settings
+from target_restapi.settings.schema import CONFIG_SCHEMA
 from target_restapi.target import TargetRestApi
 
 USERS = data_file("users.singer")

@@ -23,9 +23,9 @@ from shaping_helpers import (
     stderr_line_with,
 )
 
-from target_restapi.encoding import encode_json
-from target_restapi.payload import JsonPayload
-from target_restapi.shaping import Shape, make_shaper
+from target_restapi.shaping.bodies import encode_json
+from target_restapi.shaping.payload_templates import JsonPayload
+from target_restapi.shaping.shapers import Shape, make_shaper
 
 EXAMPLES = settings(max_examples=150)  # on top of the suite profile (conftest.py)
 

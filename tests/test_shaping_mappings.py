@@ -17,7 +17,7 @@ from shaping_helpers import (
     stderr_line_with,
 )
 
-from target_restapi.mapping import FieldMapping, mapping_problems
+from target_restapi.shaping.mappings import FieldMapping, mapping_problems
 
 PEOPLE = "shaping_people.singer"
 RECORDS = records_of(PEOPLE, "people")

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from shaping_helpers import form_leaves, same_text, text_of
 from werkzeug import Request
 
-from target_restapi.encoding import csv_escape, encode_json
-from target_restapi.payload import FormPayload, JsonPayload, TextPayload
-from target_restapi.shaping import Shape, make_shaper
+from target_restapi.shaping.bodies import csv_escape, encode_json
+from target_restapi.shaping.payload_templates import FormPayload, JsonPayload, TextPayload
+from target_restapi.shaping.shapers import Shape, make_shaper
 
 EXAMPLES = settings(max_examples=150)  # on top of the suite profile (conftest.py)
 

@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 from loopback import Server, items_input
 from support.redis_server import PASSWORD, Monitor, RedisServer, free_port
 
-from target_restapi.errors import SettingsError, Stopped
-from target_restapi.shared_rate import (
+from target_restapi.delivery.shared_rate import (
     Budget,
     SharedRateLimit,
     derived_key,
     redis_secrets,
     shared_budget,
 )
+from target_restapi.errors import SettingsError, Stopped
 
 SLACK = 0.005  # clocks: the rate's spacing is a lower bound, never a speed claim
 

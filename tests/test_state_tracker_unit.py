@@ -1,6 +1,6 @@
 """StateTracker: a STATE is released only once every record before it was delivered."""
 
-from target_restapi.state import StateTracker
+from target_restapi.output.state import StateTracker
 
 
 def make():

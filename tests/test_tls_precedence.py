@@ -15,7 +15,7 @@ from conftest import NO_RETRY, clean_env, data_file, run_target
 from loopback import Server
 
 from target_restapi.errors import SettingsError
-from target_restapi.settings import check_all, tls_verify
+from target_restapi.settings.streams import check_all, tls_verify
 
 USERS = data_file("users.singer")
 ENV_BUNDLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")

@@ -26,7 +26,7 @@ class Weird(Exception):
 
 
 if FAULT == "encoder":
-    import target_restapi.shaping as shaping
+    import target_restapi.shaping.shapers as shaping
 
     encode = shaping.encode_json
 
@@ -37,7 +37,7 @@ if FAULT == "encoder":
 
     shaping.encode_json = faulty_encode
 elif FAULT == "body":
-    from target_restapi.encoding import Body
+    from target_restapi.shaping.bodies import Body
 
     finish = Body.payload
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loopback import Server
 
+from target_restapi.delivery.url_safety import DotSafeSession, host_placeholders
 from target_restapi.templates import Template, render_url
-from target_restapi.url_safety import DotSafeSession, host_placeholders
 
 DOTTY = st.sampled_from([".", "..", "...", "", "%2E", "%2e%2E", "/", "../..", "?", "#", "./."])
 VALUES = st.one_of(DOTTY, st.text(st.characters(exclude_categories=("Cs",)), max_size=12))

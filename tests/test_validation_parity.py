@@ -26,7 +26,7 @@ from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPr
 from singer_sdk.singerlib.json import deserialize_json
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
-from target_restapi.validation import RecordValidator, decode_record
+from target_restapi.singer_input.validation import RecordValidator, decode_record
 
 
 def _integer(_checker, instance):

@@ -18,12 +18,12 @@ from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
-from target_restapi.auth_settings import OAuth2Client
-from target_restapi.deadline import WatchedAdapter
-from target_restapi.redact import Redactor, redact_url
+from target_restapi.auth.settings import OAuth2Client
+from target_restapi.delivery.deadline import WatchedAdapter
+from target_restapi.output.redact import Redactor, redact_url
 
 if TYPE_CHECKING:
-    from target_restapi.tunnel import Tunnels
+    from target_restapi.tunnel.ssh import Tunnels
 
 MAX_EARLY_SECONDS = 30.0  # renew a token this long before it expires, at most
 EARLY_SHARE = 0.1  # ... and at most this share of its lifetime

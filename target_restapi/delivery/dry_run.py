@@ -14,8 +14,8 @@ import logging
 import requests
 from requests.auth import AuthBase
 
-from target_restapi.redact import Redactor, redact_headers, redact_url
-from target_restapi.transport import Request
+from target_restapi.delivery.transport import Request
+from target_restapi.output.redact import Redactor, redact_headers, redact_url
 
 SHOWN = 10
 BODY_CHARS = 4000

@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from target_restapi.encoding import encode_json
 from target_restapi.errors import SettingsError
-from target_restapi.redact import Redactor, redact_url
+from target_restapi.output.redact import Redactor, redact_url
+from target_restapi.shaping.bodies import encode_json
 
 
 class ErrorFile:

@@ -18,9 +18,9 @@ import fsspec
 import msgspec
 from fsspec.implementations.local import LocalFileSystem
 
-from target_restapi.encoding import CsvLines, encode_json
-from target_restapi.fs_packages import missing_package
-from target_restapi.redact import Redactor, redact_url
+from target_restapi.output.redact import Redactor, redact_url
+from target_restapi.settings.fs_packages import missing_package
+from target_restapi.shaping.bodies import CsvLines, encode_json
 
 OPEN_FILES = 64  # local response files open at once; the others are reopened to append
 FORMATS = ("jsonl", "csv", "json")

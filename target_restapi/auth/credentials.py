@@ -16,14 +16,14 @@ from requests.auth import AuthBase
 from requests.sessions import SessionRedirectMixin
 from requests.utils import get_auth_from_url
 
-from target_restapi.auth_settings import ApiKey, AuthSettings
-from target_restapi.mtls import CertFiles
-from target_restapi.redact import Redactor, basic_token
-from target_restapi.signing import HmacSigner
+from target_restapi.auth.mtls import CertFiles
+from target_restapi.auth.settings import ApiKey, AuthSettings
+from target_restapi.auth.signing import HmacSigner
+from target_restapi.output.redact import Redactor, basic_token
 
 if TYPE_CHECKING:
-    from target_restapi.oauth2 import OAuth2ClientCredentials
-    from target_restapi.tunnel import Tunnels
+    from target_restapi.auth.oauth2 import OAuth2ClientCredentials
+    from target_restapi.tunnel.ssh import Tunnels
 
 _REDIRECTS = SessionRedirectMixin()  # requests' own rule for dropping credentials
 
@@ -140,7 +140,9 @@ class Credentials:
             options = {"verify": verify, "cert": self.cert(settings), "timeout": timeout}
             key = (settings.oauth2, *options.values())
             if key not in self._oauth2:
-                from target_restapi.oauth2 import OAuth2ClientCredentials  # authlib: slow import
+                from target_restapi.auth.oauth2 import (
+                    OAuth2ClientCredentials,
+                )  # authlib: slow import
 
                 self._oauth2[key] = OAuth2ClientCredentials(
                     settings.oauth2, options=options, tunnels=self._tunnels, redactor=self._redactor

@@ -20,10 +20,10 @@ import msgspec
 from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_restapi.encoding import JsonNumber
 from target_restapi.errors import InputError
-from target_restapi.fast_schema import compile_fast
-from target_restapi.schema_reference import ReferenceCheck
+from target_restapi.shaping.bodies import JsonNumber
+from target_restapi.singer_input.fast_schema import compile_fast
+from target_restapi.singer_input.schema_reference import ReferenceCheck
 
 SIMPLE = {"string": str, "integer": int, "number": float, "boolean": bool, "null": None}
 ANNOTATIONS = {"format", "description", "title", "default", "examples", "$schema", "$id"}

@@ -32,7 +32,7 @@ from target_restapi.errors import (
     TargetError,
     Unexpected,
 )
-from target_restapi.interruptible import interruptible
+from target_restapi.singer_input.interruptible import interruptible
 
 MESSAGE_TYPES = ("RECORD", "SCHEMA", "STATE", "ACTIVATE_VERSION", "BATCH")
 INPUT_ERRORS = (

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from target_restapi.delivery.url_safety import host_placeholders
 from target_restapi.templates import PLACEHOLDER, Template
-from target_restapi.url_safety import host_placeholders
 
 SCHEMES = ("http", "https")
 _FIELD = "__field__"  # stands in for a `#{...}` placeholder while the URL is parsed

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from target_restapi.encoding import (
+from target_restapi.shaping.bodies import (
     Body,
     CsvLines,
     MultipartBody,
@@ -20,8 +20,8 @@ from target_restapi.encoding import (
     encode_json,
     field_text,
 )
-from target_restapi.mapping import FieldMapping, apply_mappings
-from target_restapi.payload import FormPayload, JsonPayload, TextPayload
+from target_restapi.shaping.mappings import FieldMapping, apply_mappings
+from target_restapi.shaping.payload_templates import FormPayload, JsonPayload, TextPayload
 from target_restapi.templates import PLACEHOLDER, Template
 
 BODY_FORMATS = ("json", "csv", "form_data", "urlencoded")

@@ -9,11 +9,11 @@ from typing import Any
 
 from singer_sdk import typing as th
 
-from target_restapi.auth_settings import auth_properties
-from target_restapi.mapping import FIELD_TYPES
-from target_restapi.responses import FORMATS as RESPONSE_FORMATS
-from target_restapi.shaping import BODY_FORMATS
-from target_restapi.tunnel_settings import SETTING as SSH_TUNNEL
+from target_restapi.auth.settings import auth_properties
+from target_restapi.output.responses import FORMATS as RESPONSE_FORMATS
+from target_restapi.shaping.mappings import FIELD_TYPES
+from target_restapi.shaping.shapers import BODY_FORMATS
+from target_restapi.tunnel.settings import SETTING as SSH_TUNNEL
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 REQUEST_MODES = ("single", "batch", "one")

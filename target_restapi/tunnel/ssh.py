@@ -26,10 +26,10 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.connection import create_connection
 
-from target_restapi.deadline import WatchedAdapter
+from target_restapi.delivery.deadline import WatchedAdapter
 from target_restapi.errors import SettingsError
 from target_restapi.templates import PLACEHOLDER
-from target_restapi.tunnel_settings import TunnelSettings
+from target_restapi.tunnel.settings import TunnelSettings
 
 CONNECT_TIMEOUT = 15  # seconds for reaching the SSH server, its banner, and the login
 LOCAL_HOST = "127.0.0.1"  # forwards listen on loopback only (sshtunnel's default is 0.0.0.0)

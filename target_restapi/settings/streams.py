@@ -11,22 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from target_restapi.auth_settings import AuthSettings
+from target_restapi.auth.settings import AuthSettings
+from target_restapi.delivery.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
+from target_restapi.delivery.url_safety import check_record_hosts
 from target_restapi.errors import SettingsError
-from target_restapi.mapping import mapping_problems, parse_mappings
-from target_restapi.payload import JsonPayload, TextPayload
-from target_restapi.responses import check_folder
-from target_restapi.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
-from target_restapi.settings_checks import method_problem, start_warnings, url_problem
-from target_restapi.settings_schema import DEFAULTS, METHODS
-from target_restapi.shaping import Shape, content_type_problem, shape_problem
+from target_restapi.output.responses import check_folder
+from target_restapi.settings.checks import method_problem, start_warnings, url_problem
+from target_restapi.settings.schema import DEFAULTS, METHODS
+from target_restapi.shaping.mappings import mapping_problems, parse_mappings
+from target_restapi.shaping.payload_templates import JsonPayload, TextPayload
+from target_restapi.shaping.shapers import Shape, content_type_problem, shape_problem
 from target_restapi.templates import (
     Template,
     header_name_problem,
     header_value_problem,
     schema_node,
 )
-from target_restapi.url_safety import check_record_hosts
 
 
 @dataclass(frozen=True, slots=True)

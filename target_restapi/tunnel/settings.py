@@ -91,7 +91,7 @@ class TunnelSettings:
             )
         host_key, passphrase = values.get("host_key"), values.get("private_key_password")
         # paramiko is slow to import: only runs with a tunnel pay for it.
-        from target_restapi.tunnel_keys import load_private_key, parse_host_key
+        from target_restapi.tunnel.keys import load_private_key, parse_host_key
 
         return cls(
             host=values["host"],

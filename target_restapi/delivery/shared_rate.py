@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from target_restapi.errors import SettingsError, Stopped, TargetError
-from target_restapi.redact import REDACTED, redact_url, url_secrets
+from target_restapi.output.redact import REDACTED, redact_url, url_secrets
 
 logger = logging.getLogger("target-restapi")
 

@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from target_restapi.auth_settings import auth_secrets
-from target_restapi.redact import basic_token, is_secret_header, url_secrets
-from target_restapi.settings import merged
-from target_restapi.shared_rate import redis_secrets
-from target_restapi.tunnel_settings import tunnel_secrets
+from target_restapi.auth.settings import auth_secrets
+from target_restapi.delivery.shared_rate import redis_secrets
+from target_restapi.output.redact import basic_token, is_secret_header, url_secrets
+from target_restapi.settings.streams import merged
+from target_restapi.tunnel.settings import tunnel_secrets
 
 
 def stream_keys(config: Mapping[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import IO
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
-from target_restapi.auth_settings import HmacSigning
+from target_restapi.auth.settings import HmacSigning
 
 CHUNK_BYTES = 1024 * 1024
 

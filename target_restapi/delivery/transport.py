@@ -18,15 +18,15 @@ from typing import IO, TYPE_CHECKING
 import requests
 from requests.auth import AuthBase
 
-from target_restapi.deadline import STOP_GRACE_SECONDS, Watch, Watchdog, WatchedAdapter
+from target_restapi.delivery.deadline import STOP_GRACE_SECONDS, Watch, Watchdog, WatchedAdapter
+from target_restapi.delivery.pacing import AdaptiveLimit, RateLimit
+from target_restapi.delivery.retry import RetryPolicy
+from target_restapi.delivery.url_safety import DotSafeSession
 from target_restapi.errors import DeliveryError, Stopped
-from target_restapi.pacing import AdaptiveLimit, RateLimit
-from target_restapi.redact import Redactor, redact_url
-from target_restapi.retry import RetryPolicy
-from target_restapi.url_safety import DotSafeSession
+from target_restapi.output.redact import Redactor, redact_url
 
 if TYPE_CHECKING:
-    from target_restapi.tunnel import Tunnels
+    from target_restapi.tunnel.ssh import Tunnels
 
 EXCERPT_CHARS = 300
 KEPT_BYTES = 72 * 1024  # response files keep 64 KiB of an answer; the rest is not read

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from target_restapi.encoding import JsonNumber
+from target_restapi.shaping.bodies import JsonNumber
 from target_restapi.templates import MISSING, PLACEHOLDER, Template, lookup
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)

@@ -1,0 +1,5 @@
+"""Delivery.
+
+Sending requests (transport, retries, pacing, concurrency, deadlines, dry run). Knows nothing
+of Singer.
+"""

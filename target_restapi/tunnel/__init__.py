@@ -1,0 +1,1 @@
+"""SSH tunnel: forwards the target's requests through a bastion host."""
