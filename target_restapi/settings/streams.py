@@ -122,11 +122,12 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
     where = f"stream '{stream}'" if stream in (config.get("streams") or {}) else "settings"
     if not values.get("url"):
         raise SettingsError(f"{where}: setting 'url' is required; give the endpoint URL")
-    problem = url_problem(str(values["url"])) or whole_record_problem(
-        "url", Template.parse(str(values["url"]))
-    )
+    problem = url_problem(str(values["url"]))
     if problem:
         raise SettingsError(f"{where}: setting 'url' {problem}")
+    problem = whole_record_problem("url", Template.parse(str(values["url"])))
+    if problem:
+        raise SettingsError(f"{where}: {problem}")
     method = str(values["method"]).upper()
     if method not in METHODS:
         raise SettingsError(

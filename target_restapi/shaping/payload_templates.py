@@ -51,7 +51,7 @@ class NdjsonPayload:
     def __init__(self, text: str) -> None:
         self._lines: list[JsonPayload] = []
         start = 0
-        for line in text.split("\n"):
+        for number, line in enumerate(text.split("\n"), start=1):
             if line.strip():
                 # The lines before it blanked out, their newlines kept: positions stay true.
                 alone = _NOT_NEWLINE.sub(" ", text[:start]) + line
@@ -59,7 +59,8 @@ class NdjsonPayload:
                     self._lines.append(JsonPayload(alone))
                 except ValueError as exc:
                     raise ValueError(
-                        f"{exc} (body_format ndjson: one JSON document per line)"
+                        f"{exc} (in line {number}; body_format ndjson takes one JSON "
+                        "document per line)"
                     ) from None
             start += len(line) + 1
         if not self._lines:
