@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 from conftest import Seen
@@ -126,6 +127,26 @@ def test_a_bulk_template_sends_an_action_line_then_the_record(recorder, httpserv
     assert [meta for meta, _ in pairs] == [{"index": {"_id": i}} for i in range(1, 6)]
     assert [document for _, document in pairs] == [r.encode() for r in RECORDS]
     assert run.states == [{"n": 1}]
+
+
+@pytest.mark.parametrize("template", [None, BULK])
+def test_records_changed_by_stream_maps_are_encoded_into_their_lines(
+    recorder, httpserver, tmp_path, template
+):
+    settings = {"stream_maps": {"docs": {"label": "'x' + str(id)"}}}
+    if template is not None:
+        settings["custom_payload"] = template
+    run = run_inprocess(config(httpserver, **settings), singer(*RECORDS), tmp_path)
+    assert run.exit_code == 0, run.stderr
+    lines = [line for seen in recorder.requests for line in ndjson_lines(seen.body)]
+    if template is not None:
+        assert [json.loads(action) for action in lines[::2]] == [
+            {"index": {"_id": i}} for i in range(1, 6)
+        ]
+        lines = lines[1::2]
+    records = [json.loads(text, parse_float=Decimal) for text in RECORDS]
+    expected = [{**record, "label": f"x{record['id']}"} for record in records]
+    assert [json.loads(line, parse_float=Decimal) for line in lines] == expected
 
 
 def test_the_bulk_receiver_refuses_a_body_without_its_final_newline():
