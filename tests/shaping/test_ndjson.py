@@ -149,6 +149,16 @@ def test_records_changed_by_stream_maps_are_encoded_into_their_lines(
     assert [json.loads(line, parse_float=Decimal) for line in lines] == expected
 
 
+def test_the_whole_record_placeholder_fills_json_bodies_too(recorder, httpserver, tmp_path):
+    settings = {"body_format": "json", "custom_payload": '{"data": "#{*}", "source": "x"}'}
+    run = run_inprocess(config(httpserver, **settings), singer(*RECORDS[:2]), tmp_path)
+    assert run.exit_code == 0, run.stderr
+    assert {seen.header("Content-Type") for seen in recorder.requests} == {"application/json"}
+    assert [seen.body for seen in recorder.requests] == [
+        f'[{{"data":{RECORDS[0]},"source":"x"}},{{"data":{RECORDS[1]},"source":"x"}}]'.encode()
+    ]
+
+
 def test_the_bulk_receiver_refuses_a_body_without_its_final_newline():
     """The receiver is as strict as Elasticsearch, so the bulk test shows the target's is kept."""
     body = b'{"index": {"_id": 1}}\n{"id": 1}'
