@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from target_restapi.auth.settings import AuthSettings
+from target_restapi.delivery.answers import AnswerRules, compile_rules
 from target_restapi.delivery.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
 from target_restapi.delivery.url_safety import check_record_hosts
 from target_restapi.errors import SettingsError
@@ -55,6 +56,7 @@ class StreamSettings:
     response_file_path: str | None
     response_file_format: str
     idempotency_key_header: str | None
+    answers: AnswerRules
 
     def check_against_schema(self, schema: Mapping[str, Any]) -> None:
         """Refuse templates and mappings that name fields the stream's SCHEMA lacks."""
@@ -170,6 +172,7 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         response_file_path=values.get("response_file_path") if values["save_responses"] else None,
         response_file_format=values["response_file_format"],
         idempotency_key_header=values.get("idempotency_key_header"),
+        answers=compile_rules(values, where, request_mode=values["request_mode"]),
     )
 
 
