@@ -7,7 +7,7 @@ so every stream gets a ready `StreamSettings` and the record path reads plain fi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -172,8 +172,16 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         response_file_path=values.get("response_file_path") if values["save_responses"] else None,
         response_file_format=values["response_file_format"],
         idempotency_key_header=values.get("idempotency_key_header"),
-        answers=compile_rules(values, where, request_mode=values["request_mode"]),
+        answers=_answer_rules(values, where),
     )
+
+
+def _answer_rules(values: Mapping[str, Any], where: str) -> AnswerRules:
+    """The compiled answer settings; response_fields only where they are saved."""
+    rules = compile_rules(values, where, request_mode=values["request_mode"])
+    if rules.fields and not values["save_responses"]:
+        rules = replace(rules, fields=())  # written nowhere: not worth picking per record
+    return rules
 
 
 def tls_verify(config: Mapping[str, Any], stream: str) -> bool | str:

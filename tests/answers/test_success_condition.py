@@ -183,6 +183,8 @@ def test_a_dry_run_shows_the_answer_settings_it_would_apply(tmp_path):
         "dry_run": True,
         "success_condition": "ok",
         "response_fields": {"remote_id": "id"},
+        "save_responses": True,
+        "response_file_path": str(tmp_path / "responses"),
     }
     run = run_inprocess(config, INPUT, tmp_path)
     assert run.exit_code == 0, run.stderr
@@ -190,3 +192,11 @@ def test_a_dry_run_shows_the_answer_settings_it_would_apply(tmp_path):
         "dry run: stream 'users' would judge answers by success_condition 'ok'; "
         "response_fields remote_id='id'"
     ) in run.stderr
+
+
+def test_response_fields_without_save_responses_are_said_to_do_nothing(tmp_path):
+    with Server(soft_failing(set()), nodelay=True) as server:
+        config = {"url": server.url("/users"), "response_fields": {"remote_id": "id"}}
+        run = run_inprocess(config, INPUT, tmp_path)
+    assert run.exit_code == 0, run.stderr
+    assert "setting 'response_fields' has no effect until 'save_responses' is true" in run.stderr
