@@ -20,7 +20,13 @@ from singer_sdk.sinks import Sink
 from target_restapi.delivery.answers import Verdict
 from target_restapi.delivery.dispatch import Dispatcher
 from target_restapi.delivery.dry_run import DryRunTransport
-from target_restapi.delivery.item_failures import ItemFailure, item_failures, stopping_error
+from target_restapi.delivery.item_failures import (
+    ItemFailure,
+    error_details,
+    item_failures,
+    record_results,
+    stopping_error,
+)
 from target_restapi.delivery.pacing import AdaptiveLimit
 from target_restapi.delivery.transport import Request, Transport
 from target_restapi.errors import DeliveryError, RecordError, Stopped, TargetError, Unexpected
@@ -449,16 +455,11 @@ class RestSink(Sink):
             stop = stopping_error(self.stream_name, where, status, failures, keys, self._redactor)
             return outcome, stop
         records = _lines(pending.records.payload()) if pending.records is not None else []
+        url = redact_url(request.url)
         for item in failures:
-            failure = {
-                "error": f"{where}, but {item.problem}",
-                "method": request.method,
-                "url": redact_url(request.url),
-                "status": response.status_code,
-                "answer": item.entry,
-                "attempts": attempts,
-                "item": item.index + 1,
-            }
+            failure = error_details(
+                where, request.method, url, response.status_code, attempts, item
+            )
             error = DeliveryError(f"stream '{self.stream_name}': {failure['error']}")
             self._failed(error, failure, records[item.index : item.index + 1])
         return outcome, None
@@ -479,14 +480,9 @@ class RestSink(Sink):
         count = pending.body.count
         if self.settings.answers.fields:
             status = None if response is None else response.status_code
-            keys = pending.keys if self._all_keys else [{}] * count
-            fields = verdict.fields if verdict is not None and verdict.fields else [None] * count
-            errors = [error] * count
-            for item in failures:
-                errors[item.index] = item.problem
-            self._responses.write_records(
-                self.stream_name, status, list(zip(keys, errors, fields, strict=True))
-            )
+            keys = pending.keys if self._all_keys else []
+            results = record_results(count, keys, error, verdict, failures)
+            self._responses.write_records(self.stream_name, status, results)
             return
         keys: dict[str, Any] = {"records": count}
         if pending.keys and self.settings.request_mode == "single":

@@ -1,11 +1,13 @@
-"""Records of a bulk request whose own entries failed `item_success_condition`.
+"""What became of each record of a request whose answer speaks per record.
 
 Turns a verdict into what the error file, the response file and the stopping error say
-about each failed record: its position, its entry (masked, cut) and the condition.
+about each record: for a record whose own entry failed `item_success_condition`, its
+position, its entry (masked, cut) and the condition; for every record, its fields.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,39 @@ def item_failures(
         problem = f"item {index + 1} of {count} fails {condition}: {entry}"
         failures.append(ItemFailure(index, problem, entry))
     return failures
+
+
+def error_details(
+    where: str, method: str, url: str, status: int, attempts: int, item: ItemFailure
+) -> dict[str, Any]:
+    """A failed item's error file fields: its own entry is the answer."""
+    return {
+        "error": f"{where}, but {item.problem}",
+        "method": method,
+        "url": url,
+        "status": status,
+        "answer": item.entry,
+        "attempts": attempts,
+        "item": item.index + 1,  # its place in the request, as in the message
+    }
+
+
+def record_results(
+    count: int,
+    keys: list[dict[str, Any]],
+    error: str | None,
+    verdict: Verdict | None,
+    failures: Sequence[ItemFailure],
+) -> list[tuple[dict[str, Any], str | None, dict[str, Any] | None]]:
+    """Each record's (key properties, error, picked fields), in input order.
+
+    `keys` is empty when the stream has no key properties; `error` is the request's.
+    """
+    fields = verdict.fields if verdict is not None and verdict.fields else [None] * count
+    errors = [error] * count
+    for item in failures:
+        errors[item.index] = item.problem
+    return list(zip(keys or [{}] * count, errors, fields, strict=True))
 
 
 def stopping_error(
