@@ -13,6 +13,7 @@ import json
 import pytest
 from loopback import Server
 from support.inprocess import run_inprocess
+from werkzeug import Response
 
 SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}
 SECRET = "s3cret-in-answers"
@@ -195,3 +196,43 @@ def test_response_fields_in_batch_mode_without_item_results_are_refused_at_start
         "one answer covers many records, so each record's fields must come from its own "
         "entry (e.g. item_results: items)"
     )
+
+
+def test_record_lines_are_in_the_file_when_the_state_after_them_is_printed(
+    recorder, httpserver, live_target, tmp_path
+):
+    def bulk_answer(seen):
+        items = [{"id": f"rid-{r['id']}"} for r in seen.json()]
+        return Response(json.dumps({"items": items}), content_type="application/json")
+
+    recorder.respond = bulk_answer
+    folder = tmp_path / "responses"
+    target = live_target(
+        {
+            "url": httpserver.url_for("/people"),
+            "request_mode": "batch",
+            "batch_size": 2,
+            "batch_max_age_seconds": 0.2,
+            "item_results": "items",
+            "response_fields": {"remote_id": "id"},
+            "save_responses": True,
+            "response_file_path": str(folder),
+        }
+    )
+    schema = {"type": "SCHEMA", "stream": "people", "schema": SCHEMA, "key_properties": ["id"]}
+
+    def line(i: int) -> str:
+        return json.dumps({"type": "RECORD", "stream": "people", "record": {"id": i, "name": "x"}})
+
+    def saved() -> list[tuple[int, str]]:
+        [file] = folder.iterdir()
+        entries = [json.loads(text) for text in file.read_text().splitlines()]
+        return [(e["keys"]["id"], e["remote_id"]) for e in entries]
+
+    target.send(json.dumps(schema), line(1), line(2), json.dumps({"type": "STATE", "value": 2}))
+    assert target.next_line() == "2"
+    assert saved() == [(1, "rid-1"), (2, "rid-2")]
+    target.send(line(3), json.dumps({"type": "STATE", "value": 3}))  # sent by its age
+    assert target.next_line() == "3"
+    assert saved() == [(1, "rid-1"), (2, "rid-2"), (3, "rid-3")]
+    assert target.finish() == 0
