@@ -200,3 +200,15 @@ def test_response_fields_without_save_responses_are_said_to_do_nothing(tmp_path)
         run = run_inprocess(config, INPUT, tmp_path)
     assert run.exit_code == 0, run.stderr
     assert "setting 'response_fields' has no effect until 'save_responses' is true" in run.stderr
+
+
+def test_an_answer_past_8_mib_fails_its_condition_with_the_reason(tmp_path):
+    huge = json.dumps({"ok": True, "pad": "x" * (9 * 1024 * 1024)})
+
+    with Server(lambda got: (200, {"Content-Type": "application/json"}, huge)) as server:
+        config = {"url": server.url("/users"), "success_condition": "ok"}
+        run = run_inprocess(config, INPUT, tmp_path)
+
+    assert run.exit_code == 1
+    [error] = run.errors
+    assert "answered 200 OK, but its answer is larger than 8 MiB, too large to judge: " in error
