@@ -14,7 +14,7 @@ from typing import Any
 from target_restapi.delivery.url_safety import check_record_hosts
 from target_restapi.errors import SettingsError
 from target_restapi.settings.checks import url_problem
-from target_restapi.settings.schema import METHODS
+from target_restapi.settings.schema import DEFAULTS, METHODS
 from target_restapi.shaping.deletes import DELETED_AT
 from target_restapi.shaping.shapers import Shape, shape_problem
 from target_restapi.templates import Template
@@ -97,7 +97,8 @@ def unused_delete_settings(
 
     `deleting_elsewhere`: a stream turns hard_delete on and may inherit these settings.
     """
-    given = [name for name in DELETE_SETTINGS if own.get(name) is not None]
+    # The SDK fills in the top level's defaults: a default asks for nothing.
+    given = [name for name in DELETE_SETTINGS if own.get(name) not in (None, DEFAULTS.get(name))]
     if not given or values["hard_delete"] or deleting_elsewhere:
         return []
     names = ", ".join(f"'{name}'" for name in given)
