@@ -114,6 +114,6 @@ def lacks_deleted_at(stream: str) -> str:
     return (
         f"stream '{stream}': hard_delete is true but its SCHEMA has no '{DELETED_AT}' "
         "property, which marks deleted records, so its records will probably all be sent as "
-        "records; have the tap add it (its add_record_metadata setting, or LOG_BASED "
-        "replication, which reports deleted rows)"
+        "records; have the tap add it: LOG_BASED replication reports deleted rows with it, "
+        "and some taps add it with a setting such as add_record_metadata"
     )
