@@ -351,3 +351,26 @@ def test_activate_version_is_said_once_per_stream(recorder, httpserver, tmp_path
     assert "stream 'b': ACTIVATE_VERSION messages are ignored" in said[1]
     assert "hard_delete" in said[0]
     assert len(recorder.requests) == 1
+
+
+def test_an_unsendable_delete_goes_to_the_error_file_as_a_delete(recorder, httpserver, tmp_path):
+    errors = tmp_path / "errors.jsonl"
+    template = httpserver.url_for("/users/#{code}")
+    config = hard(httpserver, delete_url=template, fail_on_error=False, error_file_path=str(errors))
+    properties = {**PROPS, "code": {"type": ["null", "string"]}}
+    gone = {"id": 4, "code": None, "_sdc_deleted_at": WHEN}
+    text = lines(
+        schema(properties=properties),
+        {"type": "RECORD", "stream": "users", "record": gone},
+        upsert(5),
+        state(1),
+    )
+
+    result = run_target(config, text, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    [failure] = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert (failure["method"], failure["url"], failure["line"]) == ("DELETE", template, 2)
+    assert failure["record"] == gone
+    assert shown(recorder) == [("POST", "/users", [5])]
+    assert result.states == [{"at": 1}]
