@@ -25,6 +25,7 @@ from singer_sdk.helpers.capabilities import (
     BATCH_CONFIG,
     TARGET_VALIDATE_RECORDS_CONFIG,
     PluginCapabilities,
+    TargetCapabilities,
 )
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
@@ -72,7 +73,11 @@ class TargetRestApi(Target):
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = RestSink
     message_reader_class = SingerLineReader
-    capabilities: ClassVar[list] = [*Target.capabilities, PluginCapabilities.BATCH]
+    capabilities: ClassVar[list] = [
+        *Target.capabilities,
+        PluginCapabilities.BATCH,
+        TargetCapabilities.HARD_DELETE,  # the hard_delete setting: docs/deletes.md
+    ]
 
     def __init__(
         self, *, config: ConfigInput = None, parse_env_config: bool = False, **kwargs: Any

@@ -15,6 +15,7 @@ from conftest import run_target
 from target_restapi.errors import SettingsError
 from target_restapi.settings.schema import CONFIG_SCHEMA
 from target_restapi.settings.streams import check_all, resolve
+from target_restapi.target import TargetRestApi
 
 URL = "http://127.0.0.1:9/users"
 SCHEMA = {
@@ -164,3 +165,8 @@ def test_a_delete_template_may_use_the_deleted_at_mark(tmp_path):
     result = run_target(config, json.dumps(SCHEMA) + "\n", tmp_path)
 
     assert result.returncode == 0, result.stderr
+
+
+def test_about_names_the_hard_delete_capability():
+    assert "hard-delete" in [str(c) for c in TargetRestApi.capabilities]
+    assert "soft-delete" not in [str(c) for c in TargetRestApi.capabilities]
