@@ -374,3 +374,19 @@ def test_an_unsendable_delete_goes_to_the_error_file_as_a_delete(recorder, https
     assert failure["record"] == gone
     assert shown(recorder) == [("POST", "/users", [5])]
     assert result.states == [{"at": 1}]
+
+
+def test_a_delete_has_its_own_idempotency_key_the_same_on_a_rerun(recorder, httpserver, tmp_path):
+    config = hard(httpserver, idempotency_key_header="Idempotency-Key")
+    text = lines(schema(), upsert(1), delete(1), delete(2))
+
+    for run in ("first", "second"):
+        folder = tmp_path / run
+        folder.mkdir()
+        result = run_target(config, text, folder)
+        assert result.returncode == 0, result.stderr
+
+    keys = [seen.header("Idempotency-Key") for seen in recorder.requests]
+    assert [seen.method for seen in recorder.requests] == ["POST", "DELETE", "DELETE"] * 2
+    assert all(keys) and len(set(keys[:3])) == 3
+    assert keys[:3] == keys[3:]
