@@ -2,7 +2,9 @@
 
 A record is encoded once on arrival (its raw JSON bytes when it passes through as is).
 `single` sends at once; `batch` and `one` collect encoded bytes per rendered URL and
-headers, in input order. Every delivery acknowledges its records to the STATE tracker.
+headers, in input order. With hard_delete a deleted record becomes a request of its own,
+sent after every earlier record of the stream. Every delivery acknowledges its records to
+the STATE tracker.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from target_restapi.delivery.transport import Request, Transport
 from target_restapi.errors import DeliveryError, RecordError, Stopped, TargetError, Unexpected
 from target_restapi.output.progress import Tally
 from target_restapi.output.redact import redact_url
+from target_restapi.settings.deletes import lacks_deleted_at
 from target_restapi.settings.streams import StreamSettings, resolve
 from target_restapi.shaping.bodies import (
     Body,
@@ -40,9 +43,10 @@ from target_restapi.shaping.bodies import (
     encode_json,
     gzip_payload,
 )
+from target_restapi.shaping.deletes import DELETED_AT, DeleteShaper, NoBody, is_deleted
 from target_restapi.shaping.shapers import make_shaper
 from target_restapi.singer_input.validation import RecordValidator, decode_record
-from target_restapi.templates import check_header_value, render_url
+from target_restapi.templates import Template, check_header_value, render_url
 
 if TYPE_CHECKING:
     from target_restapi.target import TargetRestApi
@@ -60,11 +64,12 @@ class Pending:
     first_seq: int
     url: str
     headers: dict[str, str]
-    body: Body | MultipartBody
+    body: Body | MultipartBody | NoBody
     records: Body | None
     digest: Any
     opened: float  # monotonic time of its first record (batch mode only; 0 otherwise)
     keys: list[dict[str, Any]] = field(default_factory=list)
+    delete: bool = False  # a delete request (hard_delete), of one deleted record
 
 
 class RestSink(Sink):
@@ -79,7 +84,8 @@ class RestSink(Sink):
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
         self.settings: StreamSettings = resolve(target.config, stream_name)
-        self.settings.check_against_schema(schema)
+        # The SDK took the _sdc_* properties out of `schema`; the tap's are in original_schema.
+        self.settings.check_against_schema(schema, self.original_schema)
         self.tracker = target.tracker
         self._reader = target.reader
         self.tally: Tally = target.tally_for(stream_name)
@@ -149,6 +155,13 @@ class RestSink(Sink):
         )
         self._content_type_set = any(h.lower() == "content-type" for h in self.settings.headers)
         self._empty_body = self._shaper.new_body(spool=False)  # measures a record alone
+        deletes = self.settings.deletes
+        self._deletes = None
+        if deletes is not None:
+            self._deletes = DeleteShaper(deletes.payload, list(schema.get("properties") or {}))
+            if DELETED_AT not in (self.original_schema.get("properties") or {}):
+                target.notices.warn((DELETED_AT, stream_name), lacks_deleted_at(stream_name))
+        self._deleting = False  # the last record was a delete: the next one waits for it
 
     # SDK hooks
 
@@ -171,6 +184,13 @@ class RestSink(Sink):
         if self._validator is not None:
             self._validator.validate(record)
         return record
+
+    def _remove_sdc_metadata_from_record(self, record: dict) -> None:
+        """The SDK strips _sdc_* fields from mapped records; a deleted record keeps its mark."""
+        deleted_at = record.get(DELETED_AT)
+        super()._remove_sdc_metadata_from_record(record)
+        if deleted_at is not None and self._deletes is not None:
+            record[DELETED_AT] = deleted_at
 
     def process_record(self, record: dict, context: dict) -> None:
         """Records that came through stream maps: shape the transformed record."""
@@ -218,6 +238,8 @@ class RestSink(Sink):
     def add(self, record: dict[str, Any] | None, raw: bytes | None) -> None:
         """Shape one record into a request, or into its group's pending batch."""
         self.tally.received += 1
+        if self._deletes is not None and self._deleted(record, raw):
+            return
         route = self._fixed_route or self._route(record, raw)
         if route is None:
             return
@@ -251,6 +273,15 @@ class RestSink(Sink):
                 self._pending[key] = pending
         body = pending.body
         body.add(item)
+        self._keep(pending, record, raw, item)
+        if mode == "single":
+            self._send(pending)
+        elif mode == "batch" and body.count >= self.settings.batch_size:
+            del self._pending[key]
+            self._send(pending)
+
+    def _keep(self, pending: Pending, record: Any, raw: bytes | None, item: Any) -> None:
+        """What a request keeps of each record: for the error file, the key, the responses."""
         if pending.records is not None:
             pending.records.add(raw if raw is not None else encode_json(record))
         if pending.digest is not None:
@@ -262,11 +293,48 @@ class RestSink(Sink):
                 pending.keys.append(keys)
             else:
                 pending.keys[1:] = [keys]
-        if mode == "single":
-            self._send(pending)
-        elif mode == "batch" and body.count >= self.settings.batch_size:
-            del self._pending[key]
-            self._send(pending)
+
+    def _deleted(self, record: dict[str, Any] | None, raw: bytes | None) -> bool:
+        """Send a deleted record as its delete request (True), after every earlier record.
+
+        The first delete after records sends the open batches and waits for the stream's
+        requests in flight; a record after deletes waits for theirs. A run of deletes
+        between records costs one cut (see docs/deletes.md).
+        """
+        if not is_deleted(record, raw):
+            if self._deleting:
+                self._deleting = False
+                self._dispatcher.wait()
+            return False
+        self.tally.deletes += 1
+        if record is None:
+            record = decode_record(raw)  # type: ignore[arg-type]
+        route = self._route(record, raw, delete=True)
+        if route is None:
+            return True
+        _key, url, headers = route
+        try:
+            body, item = self._deletes.body(record)  # type: ignore[union-attr]
+        except Exception as exc:
+            self._count("not_sent", 1)
+            raise self._unexpected(exc, url)  # noqa: B904 - the cause stays as context
+        if not self._deleting:
+            self._deleting = True
+            self.flush()
+            self._dispatcher.wait()
+        seq = self.tracker.next_seq()
+        self.tracker.open(seq)
+        pending = self._new_pending(seq, url, headers, mode="single", body=body)
+        self._keep(pending, record, raw, item)
+        self._send(pending)
+        return True
+
+    def _request_of(self, *, delete: bool) -> tuple[str, Template]:
+        """The method and URL template of the stream's requests, or of its delete requests."""
+        deletes = self.settings.deletes
+        if delete and deletes is not None:
+            return deletes.method, deletes.url
+        return self.settings.method, self.settings.url
 
     def _item(self, record: Any, raw: bytes | None, pending: Pending | None, url: str) -> Any:
         """The record encoded for its place in the body: raw JSON when it goes as received."""
@@ -287,13 +355,16 @@ class RestSink(Sink):
             raw,
         )
 
-    def _record_failed(self, problem: str, record: Any, raw: bytes | None) -> None:
+    def _record_failed(
+        self, problem: str, record: Any, raw: bytes | None, *, delete: bool = False
+    ) -> None:
         """A record that cannot become a request: counted as failed, the input line named."""
+        method, template = self._request_of(delete=delete)
         failure = {
             "error": problem,
             "line": self._reader.line_number,
-            "method": self.settings.method,
-            "url": redact_url(self.settings.url.text),
+            "method": method,
+            "url": redact_url(template.text),
             "status": None,
             "answer": None,
             "attempts": 0,
@@ -305,19 +376,22 @@ class RestSink(Sink):
             [raw if raw is not None else encode_json(record)],
         )
 
-    def _route(self, record: dict[str, Any], raw: bytes | None) -> tuple | None:
+    def _route(
+        self, record: dict[str, Any], raw: bytes | None, *, delete: bool = False
+    ) -> tuple | None:
         """(group key, URL, headers) of a record; None when they can't be rendered."""
+        template = self._request_of(delete=delete)[1]
         try:
-            url = render_url(self.settings.url, record)
+            url = render_url(template, record)
             headers = self._static_headers
             if headers is None:
                 headers = self._headers(record)
         except RecordError as exc:
-            self._record_failed(str(exc), record, raw)
+            self._record_failed(str(exc), record, raw, delete=delete)
             return None
         except Exception as exc:
             self._count("not_sent", 1)
-            raise self._unexpected(exc, self.settings.url.text)  # noqa: B904 - kept as context
+            raise self._unexpected(exc, template.text)  # noqa: B904 - kept as context
         return (url if self._static_headers is not None else (url, *headers.items())), url, headers
 
     def flush(self) -> None:
@@ -346,22 +420,34 @@ class RestSink(Sink):
         self.flush()
         self._dispatcher.wait()
 
-    def _new_pending(self, seq: int, url: str, headers: dict[str, str], *, mode: str) -> Pending:
+    def _new_pending(
+        self,
+        seq: int,
+        url: str,
+        headers: dict[str, str],
+        *,
+        mode: str,
+        body: Body | MultipartBody | NoBody | None = None,
+    ) -> Pending:
+        """A request to fill with records; a delete request comes with its `body`."""
         spool = mode == "one"
         records = None
         if self._errors is not None:
             records = Body(content_type="", separator=b"\n", spool=spool)
         digest = None
         if self.settings.idempotency_key_header:
-            digest = hashlib.sha256(encode_json([self.stream_name, self.settings.method, url]))
+            method = self._request_of(delete=body is not None)[0]
+            digest = hashlib.sha256(encode_json([self.stream_name, method, url]))
         opened = time.monotonic() if mode == "batch" else 0.0
-        body = self._shaper.new_body(spool=spool)
-        return Pending(seq, url, headers, body, records, digest, opened)
+        delete = body is not None
+        if body is None:
+            body = self._shaper.new_body(spool=spool)
+        return Pending(seq, url, headers, body, records, digest, opened, delete=delete)
 
     def _send(self, pending: Pending) -> None:
         """Finish one request's body and hand it to the dispatcher."""
         body = pending.body
-        method = self.settings.method
+        method = self._request_of(delete=pending.delete)[0]
         try:
             payload = None if method == "GET" else body.payload()
             headers = dict(pending.headers)
@@ -377,7 +463,9 @@ class RestSink(Sink):
         except Exception as exc:
             self._count("not_sent", body.count)
             raise self._unexpected(exc, pending.url)  # noqa: B904 - the cause stays as context
-        request = Request(method, pending.url, headers, payload, body.count)
+        request = Request(
+            method, pending.url, headers, payload, body.count, judged=not pending.delete
+        )
         # Queued until a worker begins it: close() counts it as not sent if none does.
         self._queued[pending.first_seq] = pending
         # Keyed by URL across streams: no two streams' updates of a thing overlap.
@@ -485,7 +573,7 @@ class RestSink(Sink):
             self._responses.write_records(self.stream_name, status, results)
             return
         keys: dict[str, Any] = {"records": count}
-        if pending.keys and self.settings.request_mode == "single":
+        if pending.keys and (self.settings.request_mode == "single" or pending.delete):
             keys["keys"] = pending.keys[0]
         elif pending.keys:
             keys["first_keys"], keys["last_keys"] = pending.keys[0], pending.keys[-1]

@@ -25,6 +25,7 @@ from singer_sdk.helpers.capabilities import (
     BATCH_CONFIG,
     TARGET_VALIDATE_RECORDS_CONFIG,
     PluginCapabilities,
+    TargetCapabilities,
 )
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
@@ -37,6 +38,7 @@ from target_restapi.delivery.shared_rate import SharedRateLimit, shared_budget
 from target_restapi.delivery.transport import Connections
 from target_restapi.errors import SettingsError, Stopped, TargetError
 from target_restapi.output.error_file import ErrorFile
+from target_restapi.output.notices import Notices, activate_version_ignored
 from target_restapi.output.progress import Progress, Tally
 from target_restapi.output.redact import Redactor, redact_url
 from target_restapi.output.responses import OpenFiles, ResponseFile
@@ -71,7 +73,11 @@ class TargetRestApi(Target):
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = RestSink
     message_reader_class = SingerLineReader
-    capabilities: ClassVar[list] = [*Target.capabilities, PluginCapabilities.BATCH]
+    capabilities: ClassVar[list] = [
+        *Target.capabilities,
+        PluginCapabilities.BATCH,
+        TargetCapabilities.HARD_DELETE,  # the hard_delete setting: docs/deletes.md
+    ]
 
     def __init__(
         self, *, config: ConfigInput = None, parse_env_config: bool = False, **kwargs: Any
@@ -94,6 +100,7 @@ class TargetRestApi(Target):
         self.reader.send_due = self._send_due
         self.dry_run = bool(self.config.get("dry_run"))
         self.tracker = StateTracker(_discard if self.dry_run else self._write_state_line)
+        self.notices = Notices(self.logger)
         self._tallies: dict[str, Tally] = {}
         self.progress = Progress(
             lambda: dict(self._tallies),
@@ -311,6 +318,11 @@ class TargetRestApi(Target):
             except INPUT_ERRORS as exc:
                 exc.args = (f"{where}: {exc.args[0]}", *exc.args[1:])
                 raise
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        """Ignored, said once per stream: an HTTP endpoint has no table version to switch."""
+        stream = message_dict.get("stream")
+        self.notices.warn(("ACTIVATE_VERSION", stream), activate_version_ignored(stream))
 
     def _process_record_message(self, message_dict: dict) -> None:
         message_dict["record"] = decode_record(message_dict["raw"])
