@@ -175,6 +175,7 @@ class SeamTarget(Target):
         return list(self._sinks_active.values())
 
     def active_sink(self, stream: str) -> Sink:
+        """The sink the SDK made for the stream's latest SCHEMA."""
         return self._sinks_active[stream]
 
     def parked_sinks(self) -> list[Sink]:
