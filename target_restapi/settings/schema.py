@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from singer_sdk import typing as th
-
 from target_restapi.auth.settings import auth_properties
 from target_restapi.output.responses import FORMATS as RESPONSE_FORMATS
+from target_restapi.sdk_seam import th
 from target_restapi.shaping.mappings import FIELD_TYPES
 from target_restapi.shaping.shapers import BODY_FORMATS
 from target_restapi.tunnel.settings import SETTING as SSH_TUNNEL

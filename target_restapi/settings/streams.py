@@ -67,6 +67,12 @@ class StreamSettings:
     answers: AnswerRules
     deletes: DeleteSettings | None  # None: hard_delete is off
 
+    def request_of(self, *, delete: bool) -> tuple[str, Template]:
+        """The method and URL template of the stream's requests, or of its delete requests."""
+        if delete and self.deletes is not None:
+            return self.deletes.method, self.deletes.url
+        return self.method, self.url
+
     def check_against_schema(
         self, schema: Mapping[str, Any], tap_schema: Mapping[str, Any] | None = None
     ) -> None:
