@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import logging
 import threading
 from pathlib import Path
 
 import pytest
 
 import target_restapi
+from target_restapi.output.notices import Notices
 from target_restapi.output.progress import Tally
 from target_restapi.output.redact import Redactor
 from target_restapi.output.state import StateTracker
@@ -33,6 +35,7 @@ def _services() -> Services:
         workers=None,  # type: ignore[arg-type]
         rate_limits=RateLimits({}, dry_run=True),
         files=OutputFiles(redactor),
+        notices=Notices(logging.getLogger("test")),
     )
 
 
