@@ -16,8 +16,7 @@ import time
 from collections import Counter, deque
 from typing import Any
 
-from loopback import Answer, Got, Server
-
+from support.loopback import Answer, Got, Server
 from support.singer_cases import Fault
 
 RETRY_AFTER = "1"  # more than max_backoff_seconds: the cap must win
