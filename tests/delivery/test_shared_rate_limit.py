@@ -109,7 +109,14 @@ def test_three_processes_share_one_budget(redis_server, tmp_path, shared, per_pr
             (tmp_path / f"p{n}").mkdir()
         with ThreadPoolExecutor(3) as pool:
             runs = [
-                pool.submit(run_target, config, records(per_process, first=0), tmp_path / f"p{n}")
+                pool.submit(
+                    # Three processes: what is shared goes through Redis, not this process.
+                    run_target,
+                    config,
+                    records(per_process, first=0),
+                    tmp_path / f"p{n}",
+                    subprocess_run=True,
+                )
                 for n, config in enumerate(configs)
             ]
             results = [run.result() for run in runs]
@@ -216,7 +223,9 @@ def test_an_unusable_redis_at_start_stops_before_sending(redis_server, tmp_path,
 
 def run_in_background(config, text, tmp_path):
     results = []
-    thread = threading.Thread(target=lambda: results.append(run_target(config, text, tmp_path)))
+    thread = threading.Thread(  # a run in another thread must be a process of its own
+        target=lambda: results.append(run_target(config, text, tmp_path, subprocess_run=True))
+    )
     thread.start()
     return thread, results
 

@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from support.run import run_target
+from support.run import data_file, run_target
 from werkzeug import Response
 
 SCHEMA = {
@@ -207,3 +207,30 @@ def test_big_and_precise_numbers_are_not_refused(recorder, httpserver, tmp_path)
     result = run_target({"url": httpserver.url_for("/teams/#{team}/users")}, text, tmp_path)
     assert result.returncode == 0, result.stderr
     assert [seen.body.decode() for seen in recorder.requests] == raws
+
+
+# Line numbers: what the error names is the line of the input file, counted as the tap wrote it
+
+
+def only_error_naming_line(stderr: str, number: int) -> str:
+    """The one log line that names input line `number`; a traceback fails the test."""
+    errors = [e for e in stderr.splitlines() if re.search(rf"\bline {number}\b", e)]
+    assert len(errors) == 1, stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+def test_line_numbers_count_blank_lines(recorder, httpserver, tmp_path):
+    text = data_file("unknown_type.singer").read_text().replace("\n", "\n\n", 1)
+    result = run_target({"url": httpserver.url_for("/in")}, text, tmp_path)
+    assert result.returncode == 1
+    assert "SURPRISE" in only_error_naming_line(result.stderr, 4)
+
+
+def test_record_that_is_not_an_object_names_the_line(recorder, httpserver, tmp_path):
+    lines = data_file("users.singer").read_text().splitlines()[:2]
+    lines.append('{"type": "RECORD", "stream": "users", "record": [1, 2]}')
+    result = run_target({"url": httpserver.url_for("/in")}, "\n".join(lines) + "\n", tmp_path)
+    assert result.returncode == 1
+    assert "not a JSON object" in only_error_naming_line(result.stderr, 3)
+    assert "users" in result.stderr

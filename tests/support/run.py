@@ -250,3 +250,25 @@ class Recorder:
     @property
     def bodies(self) -> list:
         return [seen.json() for seen in self.requests]
+
+
+def records_of(seen: Seen) -> list:
+    """The records a JSON request carried: its array, or its one object."""
+    body = seen.json()
+    return body if isinstance(body, list) else [body]
+
+
+def sent_ids(recorder: Recorder) -> list[list]:
+    """Ids per request, in the order the server received them."""
+    return [[r["id"] for r in records_of(seen)] for seen in recorder.requests]
+
+
+def failing(ids: set, status: int = 500, body: str = "database on fire"):
+    """A `Recorder.respond` answering `status` to every request that carries one of `ids`."""
+
+    def respond(seen: Seen) -> Response | None:
+        if seen.body and any(r["id"] in ids for r in records_of(seen)):
+            return Response(body, status=status)
+        return None
+
+    return respond
