@@ -102,6 +102,7 @@ def test_client_certificate_with_bearer_auth(pki, tmp_path):
         result = run(pki, tmp_path, {**settings, **cert_settings(pki, "text")}, server)
 
     assert result.returncode == 0, result.stderr
+    assert len(server.requests) == 2
     assert all(presented(got) for got in server.requests)
     assert {got.headers["authorization"] for got in server.requests} == {"Bearer tok-Mt1-secret"}
 

@@ -100,6 +100,7 @@ class Run:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=EXIT_WITHIN)
+        self.proc.stdin.close()  # the pipe's end here: left open, it is a leaked file
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ def test_header_name_is_the_configured_one(recorder, httpserver, tmp_path):
     config = config_for(httpserver, idempotency_key_header="X-Request-Key")
     result = run_target(config, USERS, tmp_path)
     assert result.returncode == 0, result.stderr
+    assert len(keys(recorder, "X-Request-Key")) == 5
     assert all(keys(recorder, "X-Request-Key"))
     assert keys(recorder) == [None] * 5
 

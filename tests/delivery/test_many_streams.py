@@ -64,18 +64,19 @@ def limit_fds() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
 
 
+@pytest.mark.slow
 def test_thousands_of_streams_under_ulimit_1024_with_flat_threads_and_memory(tmp_path):
     data = tmp_path / "input.singer"
     data.write_bytes(many_streams(STREAMS))
     with Server(nodelay=True) as server:
         config = {"url": server.url("/#{s}/#{id}"), "max_concurrency": 4, **NO_RETRY}
         config_path = write_config(config, tmp_path)
-        with data.open("rb") as stdin:
+        with data.open("rb") as stdin, (tmp_path / "stderr").open("wb") as stderr:
             proc = subprocess.Popen(
                 [*TARGET, "--config", str(config_path)],
                 stdin=stdin,
                 stdout=subprocess.DEVNULL,
-                stderr=(tmp_path / "stderr").open("wb"),
+                stderr=stderr,
                 env=clean_env(),
                 preexec_fn=limit_fds,
             )
@@ -144,6 +145,7 @@ def test_two_streams_never_send_the_same_url_at_once_and_keep_input_order(tmp_pa
             assert later.at >= earlier.done, f"two PUTs to /users/{user} were in flight at once"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file_format", ["jsonl", "json"])
 def test_a_response_file_per_stream_for_more_streams_than_open_files_allow(tmp_path, file_format):
     streams = 1_200  # each has its own response file: more than ulimit -n 1024

@@ -94,6 +94,7 @@ def gated(parties):
 
 
 @pytest.mark.parametrize(("shared", "per_process"), [(True, 30), (False, 40)], ids=str)
+@pytest.mark.slow
 def test_three_processes_share_one_budget(redis_server, tmp_path, shared, per_process):
     answer, released = gated(3)
     with Server(answer) as server:

@@ -380,6 +380,7 @@ def check(expect: Expect, outcome: Outcome) -> None:
     assert matches(shown, actual), f"{expect.where}: shown\n{shown}\n--- but the run gave\n{actual}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(PARSED.runs)), ids=[r.where for r in PARSED.runs])
 def test_documented_example(index, outcomes):
     run, outcome = PARSED.runs[index], outcomes[index]

@@ -80,6 +80,7 @@ def run_case(case: Case, receiver: FaultyReceiver, folder: Path, *, subprocess: 
     check_ledger(case, lines, Outcome(run, receiver.accepted, receiver.attempts, errors))
 
 
+@pytest.mark.slow
 @settings(ledger_settings, max_examples=EXAMPLES)
 @given(case=cases())
 def test_every_record_is_accounted_for(receiver, case):

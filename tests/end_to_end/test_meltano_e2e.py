@@ -35,9 +35,13 @@ RUN_TIMEOUT = 300
 RECORDS = 25
 USERNAME, PASSWORD = "meltano-user", "s3cret-Meltano-pw"
 
-pytestmark = pytest.mark.skipif(
-    bool(os.environ.get("SKIP_MELTANO_E2E")), reason="SKIP_MELTANO_E2E is set"
-)
+pytestmark = [
+    pytest.mark.meltano,
+    pytest.mark.slow,
+    # One worker (pytest-xdist) runs these, so two never install into .cache/ at once.
+    pytest.mark.xdist_group("meltano"),
+    pytest.mark.skipif(bool(os.environ.get("SKIP_MELTANO_E2E")), reason="SKIP_MELTANO_E2E is set"),
+]
 
 
 def _bin(venv: Path, name: str) -> Path:

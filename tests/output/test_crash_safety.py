@@ -221,6 +221,7 @@ def mode_config(httpserver, mode: str) -> dict:
     return {"url": url, "timeout_seconds": STALL_SECONDS, "max_backoff_seconds": 0.1, **settings}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "k", "when"), KILL_POINTS, ids=[f"{m}-{k}-{w}" for m, k, w in KILL_POINTS]
 )

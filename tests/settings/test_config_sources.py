@@ -56,7 +56,7 @@ def write(tmp_path: Path, name: str, config: dict) -> str:
 # Environment variables: parsed by the schema's type, unknown spellings refused
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     st.one_of(st.sampled_from([*TRUE, *FALSE, "TRUE", "Off", "true ", "ture", "t", ""]), st.text())
 )
@@ -72,7 +72,7 @@ def test_a_boolean_variable_is_a_known_spelling_or_refused(text):
         assert text.lower() in TRUE + FALSE
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False)))
 def test_number_variables_take_decimal_text(number):
     env = {PREFIX + "TIMEOUT_SECONDS": repr(number), PREFIX + "BATCH_SIZE": repr(number)}
@@ -89,7 +89,7 @@ def test_number_variables_take_decimal_text(number):
         assert from_environment(CONFIG_SCHEMA, PREFIX, env)["timeout_seconds"] == number
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.text(max_size=8))
 def test_a_number_variable_that_is_not_a_finite_number_is_refused(text):
     variable = PREFIX + "TIMEOUT_SECONDS"
@@ -232,7 +232,7 @@ JSON = st.recursive(
 OBJECTS = st.dictionaries(st.sampled_from("abcd"), JSON, max_size=4)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(OBJECTS, OBJECTS)
 def test_merging_keeps_every_key_and_the_later_leaf(base, over):
     merged = deep_merge(base, over)
@@ -282,7 +282,7 @@ def test_a_folder_as_config_file_is_one_line(tmp_path):
 # null means "not set"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(OBJECTS, st.sampled_from(["headers", "ssh_tunnel", "field_mappings", "static_fields"]))
 def test_nulls_are_dropped_except_where_null_is_data(value, name):
     config = {"method": None, name: value, "streams": {"users": {name: value, "url": None}}}

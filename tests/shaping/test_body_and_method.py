@@ -68,10 +68,10 @@ def test_post_is_the_default_method(recorder, httpserver, tmp_path):
 
 
 def test_get_sends_no_body(recorder, httpserver, tmp_path):
-    # GET in batch and one modes is refused at start-up (tests/test_settings_checks.py).
+    # GET in batch and one modes is refused at start-up (tests/settings/test_settings_checks.py).
     url = httpserver.url_for("/users/#{id}")
     run(httpserver, tmp_path, method="GET", url=url, request_mode="single")
-    assert {seen.method for seen in recorder.requests} == {"GET"}
+    assert [seen.method for seen in recorder.requests] == ["GET"] * 5
     assert all(seen.body == b"" for seen in recorder.requests)
     assert all(seen.header("Content-Length") in (None, "0") for seen in recorder.requests)
     assert all(seen.header("Transfer-Encoding") is None for seen in recorder.requests)
@@ -113,4 +113,5 @@ def test_basic_auth_sends_the_credentials(recorder, httpserver, tmp_path):
 
 def test_no_authorization_header_without_auth(recorder, httpserver, tmp_path):
     run(httpserver, tmp_path, username="alice", password="s3cr3t")
+    assert len(recorder.requests) == 5
     assert all(seen.header("Authorization") is None for seen in recorder.requests)

@@ -340,7 +340,7 @@ def test_multipart_content_type_carries_the_body_boundary(recorder, httpserver, 
         assert seen.body.endswith(b"--" + match.group(1).encode() + b"--\r\n")
 
 
-# form_data refuses a type that would hide its boundary: tests/test_shaping_edges.py
+# form_data refuses a type that would hide its boundary: tests/shaping/test_shaping_edges.py
 @pytest.mark.parametrize("mode", MODES)
 def test_content_type_header_setting_wins(recorder, httpserver, tmp_path, mode):
     settings = {"headers": {"content-type": "application/x-custom"}}

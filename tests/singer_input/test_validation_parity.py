@@ -245,7 +245,7 @@ def _valid_schema(schema: dict) -> bool:
 
 
 # About 15 s on a loaded machine; runs of 4,000 examples found nothing more.
-PARITY = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PARITY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PARITY

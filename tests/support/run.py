@@ -141,7 +141,8 @@ class LiveTarget:
         self.lines: list[str] = []  # stdout lines read so far, in order
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._stderr: list[bytes] = []
-        threading.Thread(target=self._read_stdout, daemon=True).start()
+        self._stdout_reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._stdout_reader.start()
         self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._stderr_reader.start()
 
@@ -195,6 +196,12 @@ class LiveTarget:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=RUN_TIMEOUT)
+        # Left open, each pipe is a leaked file; the readers end at the exit's end of file.
+        self._stdout_reader.join(timeout=RUN_TIMEOUT)
+        self._stderr_reader.join(timeout=RUN_TIMEOUT)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 @dataclass

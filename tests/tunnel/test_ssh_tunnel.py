@@ -31,9 +31,14 @@ SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 PASSPHRASE = "open sesame"
 TUNNEL_LOG = re.compile(r"ssh_tunnel: 127\.0\.0\.1:\d+ reaches (\S+):(\d+) through")
 
-pytestmark = pytest.mark.skipif(
-    not os.access(SSHD, os.X_OK), reason=f"OpenSSH server not installed ({SSHD} not found)"
-)
+pytestmark = [
+    pytest.mark.sshd,
+    # One worker (pytest-xdist) runs this module, so its sshd starts once per run.
+    pytest.mark.xdist_group("sshd"),
+    pytest.mark.skipif(
+        not os.access(SSHD, os.X_OK), reason=f"OpenSSH server not installed ({SSHD} not found)"
+    ),
+]
 
 
 @dataclass
