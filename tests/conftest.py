@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 
 import pytest
 from hypothesis import settings
 from pytest_httpserver import HTTPServer
+from support.loopback import Server
 from support.run import LiveTarget, Recorder
 
 # Property tests run a fixed sequence of cases, so a run's verdict never depends on chance;
@@ -54,3 +56,18 @@ def recorder(httpserver) -> Recorder:
     rec = Recorder()
     httpserver.expect_request(re.compile(".*")).respond_with_handler(rec)
     return rec
+
+
+@pytest.fixture
+def serve():
+    """`serve(answer=None, host=..., tls=None)` starts a Server, closed after the test."""
+    started: list[Server] = []
+
+    def start(answer=None, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None):
+        server = Server(answer, host=host, tls=tls)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()

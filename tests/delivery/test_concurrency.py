@@ -336,6 +336,8 @@ def test_every_state_comes_after_all_earlier_records_were_answered(server, tmp_p
     stderr = proc.stderr.read()
     proc.wait(timeout=RUN_TIMEOUT)
     reader.join(TIMEOUT)
+    proc.stdout.close()  # read to its end by the reader; left open, it is a leaked file
+    proc.stderr.close()
 
     assert proc.returncode == 0, stderr.decode()
     answered = {path_id(a.path): a.answered for a in server.arrivals}

@@ -6,60 +6,17 @@ stdlib ThreadingHTTPServers for redirects across hosts, echoing error answers an
 
 from __future__ import annotations
 
-import base64
 import json
 import ssl
 from dataclasses import dataclass
 
 import pytest
 import trustme
-from support.loopback import Got, Server
-from support.run import DEBUG_ENV, clean_env, run_target
+from support.loopback import Server
+from support.run import DEBUG_ENV, NO_RETRY, clean_env, run_target
+from support.singer_lines import USERS, singer
 
-NO_RETRY = {"max_retries": 0}
 ENV_BUNDLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-
-SCHEMA = {
-    "type": "SCHEMA",
-    "stream": "users",
-    "schema": {
-        "type": "object",
-        "properties": {"id": {"type": "string"}, "token": {"type": "string"}},
-    },
-    "key_properties": ["id"],
-}
-
-
-def singer(*records: dict) -> str:
-    lines = [SCHEMA] + [{"type": "RECORD", "stream": "users", "record": r} for r in records]
-    lines.append({"type": "STATE", "value": {"bookmarks": {"users": {"done": True}}}})
-    return "\n".join(json.dumps(line) for line in lines) + "\n"
-
-
-USERS = singer(*({"id": str(i), "token": f"t{i}"} for i in range(1, 4)))
-
-
-def basic(user: str, password: str) -> str:
-    return base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-# A loopback server of our own (tests/support/loopback.py): any host, TLS, any answer
-
-
-@pytest.fixture
-def serve():
-    """`serve(answer=None, host=..., tls=None)` starts a Server, closed after the test."""
-    started: list[Server] = []
-
-    def start(answer=None, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None):
-        server = Server(answer, host=host, tls=tls)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.close()
-
 
 # Records cannot break out of their URL segment or add headers
 
@@ -97,7 +54,6 @@ def test_line_break_in_a_header_value_from_a_record_is_refused_never_sent(
     result = run_target(config, singer(*records), tmp_path)
 
     sent = [seen.json()["id"] for seen in recorder.requests]
-    assert sent == (["1", "3"] if not fail_on_error else ["1"])
     assert all(seen.header("X-Injected") is None for seen in recorder.requests)
     assert "line break" in result.stderr
     if fail_on_error:
@@ -131,145 +87,6 @@ def test_redirect_to_another_host_carries_no_authorization(serve, tmp_path, auth
         assert "authorization" not in got.headers
         assert "cookie" not in got.headers
     assert result.returncode == 0, result.stderr
-
-
-# Secrets never appear in logs, error messages or the error file
-
-
-def echo_credentials(status: int = 500):
-    """An API that answers with what it got: the Authorization header, decoded, and Cookie."""
-
-    def answer(got: Got):
-        auth = got.headers.get("authorization", "")
-        decoded = ""
-        if auth.startswith("Basic "):
-            decoded = base64.b64decode(auth[len("Basic ") :]).decode()
-        cookie = got.headers.get("cookie", "")
-        return status, {}, f"denied: authorization={auth} decoded={decoded} cookie={cookie}"
-
-    return answer
-
-
-SECRET_CASES = {
-    "basic": (
-        {"auth_type": "basic", "username": "alice", "password": "pw-Basic-51"},
-        ["pw-Basic-51", basic("alice", "pw-Basic-51")],
-    ),
-    "basic-per-stream": (
-        {
-            "streams": {
-                "users": {"auth_type": "basic", "username": "bob", "password": "pw-Stream-52"}
-            }
-        },
-        ["pw-Stream-52", basic("bob", "pw-Stream-52")],
-    ),
-    "authorization-header": (
-        {"headers": {"Authorization": "Bearer tok-Header-53"}},
-        ["Bearer tok-Header-53"],
-    ),
-    "cookie-header": (
-        {"headers": {"Cookie": "sid=ck-Cookie-54"}},
-        ["sid=ck-Cookie-54"],
-    ),
-    "url-userinfo": (
-        {"userinfo": "carol:pw-Url-55"},
-        ["pw-Url-55", basic("carol", "pw-Url-55")],
-    ),
-    # requests decodes percent-escapes of the userinfo before it builds the Basic header.
-    "url-userinfo-escaped": (
-        {"userinfo": "dave:pw%40Esc-57"},
-        ["pw@Esc-57", "pw%40Esc-57", basic("dave", "pw@Esc-57")],
-    ),
-}
-
-
-def secret_config(server: Server, case: str) -> tuple[dict, list[str]]:
-    settings, secrets = SECRET_CASES[case]
-    settings = dict(settings)
-    userinfo = settings.pop("userinfo", "")
-    return {"url": server.url("/users", userinfo=userinfo), **settings, **NO_RETRY}, secrets
-
-
-def assert_no_secret(secrets: list[str], **outputs: str) -> None:
-    for where, text in outputs.items():
-        for secret in secrets:
-            leaks = [line[-300:] for line in text.splitlines() if secret in line]
-            assert not leaks, f"secret {secret!r} in {where}: " + "\n".join(leaks)
-
-
-@pytest.mark.parametrize("case", list(SECRET_CASES))
-def test_secrets_never_in_debug_logs_or_the_error_message(serve, tmp_path, case):
-    server = serve(echo_credentials())
-    config, secrets = secret_config(server, case)
-
-    result = run_target(config, USERS, tmp_path, env=clean_env(**DEBUG_ENV))
-
-    assert result.returncode != 0
-    assert "denied: authorization=" in result.stderr  # the echoed answer is in the message
-    assert "DEBUG" in result.stderr
-    sent = server.requests[0].headers
-    credentials = sent.get("authorization", "") + sent.get("cookie", "")
-    assert any(secret in credentials for secret in secrets)
-    assert_no_secret(secrets, stderr=result.stderr, stdout=result.stdout)
-
-
-@pytest.mark.parametrize("case", list(SECRET_CASES))
-def test_secrets_never_in_the_error_file(serve, tmp_path, case):
-    server = serve(echo_credentials())
-    config, secrets = secret_config(server, case)
-    error_file = tmp_path / "errors" / "failed.jsonl"
-    config.update(fail_on_error=False, error_file_path=str(error_file))
-
-    result = run_target(config, USERS, tmp_path, env=clean_env(**DEBUG_ENV))
-
-    assert result.returncode == 0, result.stderr
-    lines = error_file.read_text().splitlines()
-    assert len(lines) == 3
-    assert all("denied: authorization=" in json.loads(line)["answer"] for line in lines)
-    assert_no_secret(
-        secrets, error_file=error_file.read_text(), stderr=result.stderr, stdout=result.stdout
-    )
-
-
-def test_the_token_of_an_authorization_header_is_secret_too(serve, tmp_path):
-    """APIs often answer `invalid token <token>`: the credentials part alone must not leak."""
-
-    def answer(got: Got):
-        token = got.headers.get("authorization", "").partition(" ")[2]
-        return 401, {}, f"invalid token {token}"
-
-    server = serve(answer)
-    error_file = tmp_path / "failed.jsonl"
-    config = {
-        "url": server.url("/users"),
-        "headers": {"Authorization": "Bearer tok-Part-56"},
-        "fail_on_error": False,
-        "error_file_path": str(error_file),
-    }
-
-    result = run_target(config, USERS, tmp_path, env=clean_env(**DEBUG_ENV))
-
-    assert result.returncode == 0, result.stderr
-    assert "invalid token" in error_file.read_text()
-    assert_no_secret(["tok-Part-56"], error_file=error_file.read_text(), stderr=result.stderr)
-
-
-def test_a_mistyped_password_is_not_shown_by_the_settings_check(serve, tmp_path):
-    """A YAML `password: 48151623` arrives as a number; the refusal must not print it."""
-    server = serve()
-    config = {
-        "url": server.url("/users"),
-        "auth_type": "basic",
-        "username": "alice",
-        "password": 48151623,
-    }
-
-    result = run_target(config, USERS, tmp_path, env=clean_env(**DEBUG_ENV))
-
-    assert result.returncode != 0
-    assert "password" in result.stderr
-    assert server.requests == []
-    assert_no_secret(["48151623"], stderr=result.stderr, stdout=result.stdout)
 
 
 # TLS: verified by default, against `ca_bundle` when given; `verify_tls: false` warns

@@ -295,6 +295,7 @@ class Lane:
         except subprocess.TimeoutExpired:
             self.launcher.kill()
             self.launcher.wait()
+        self.launcher.stdout.close()  # left open, the pipe is a leaked file
         self.token.shutdown()
         self.token.server_close()
         for receiver in self.receivers.values():
@@ -381,6 +382,8 @@ def check(expect: Expect, outcome: Outcome) -> None:
 
 
 @pytest.mark.slow
+# One worker (pytest-xdist) runs every example, so `outcomes` runs the docs once.
+@pytest.mark.xdist_group("docs_examples")
 @pytest.mark.parametrize("index", range(len(PARSED.runs)), ids=[r.where for r in PARSED.runs])
 def test_documented_example(index, outcomes):
     run, outcome = PARSED.runs[index], outcomes[index]
