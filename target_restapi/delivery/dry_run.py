@@ -14,6 +14,7 @@ import logging
 import requests
 from requests.auth import AuthBase
 
+from target_restapi.delivery.answers import AnswerRules
 from target_restapi.delivery.transport import Request
 from target_restapi.output.redact import Redactor, redact_headers, redact_url
 
@@ -25,8 +26,16 @@ class DryRunTransport:
     """Stands in for Transport: logs the first requests, counts all, sends nothing."""
 
     def __init__(
-        self, stream: str, logger: logging.Logger, redactor: Redactor, auth: AuthBase
+        self,
+        stream: str,
+        logger: logging.Logger,
+        redactor: Redactor,
+        auth: AuthBase,
+        rules: AnswerRules | None = None,
     ) -> None:
+        """`rules`: the answer settings; said once, since no answer will test them."""
+        if rules is not None and rules.active:
+            logger.info("dry run: stream '%s' would judge answers by %s", stream, rules.shown())
         self._stream = stream
         self._logger = logger
         self._redactor = redactor
@@ -34,7 +43,7 @@ class DryRunTransport:
         self._auth = auth
         self.requests = 0
 
-    def send(self, request: Request) -> tuple[None, int]:
+    def send(self, request: Request) -> tuple[None, int, None]:
         """Log the request, as prepared for sending, if it is among the first few."""
         self.requests += 1
         if self.requests <= SHOWN:
@@ -51,7 +60,7 @@ class DryRunTransport:
                 self._redact(str(redact_headers(dict(prepared.headers)))),
                 self._body(request.body, gzipped=gzipped),
             )
-        return None, 1
+        return None, 1, None
 
     def _body(self, body: object, *, gzipped: bool) -> str:
         """The body's start, masked first, then cut (a secret cut in half would show)."""

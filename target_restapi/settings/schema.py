@@ -125,15 +125,17 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             "body_format",
             th.StringType(allowed_values=list(BODY_FORMATS)),
             default="json",
-            description="`json`, `csv`, `form_data` (multipart) or `urlencoded`; sets the "
-            "Content-Type unless `headers` gives one (for form_data only multipart/form-data, "
-            "which gets the body's boundary).",
+            description="`json`, `ndjson` (a JSON document per line, application/x-ndjson), "
+            "`csv`, `form_data` (multipart) or `urlencoded`; sets the Content-Type unless "
+            "`headers` gives one (for form_data only multipart/form-data, which gets the "
+            "body's boundary).",
         ),
         th.Property(
             "custom_payload",
             th.StringType,
             description="Body template replacing the automatic mapping; `#{field}` is filled "
-            'from the record (in JSON, a string that is exactly `"#{field}"` keeps its type).',
+            'from the record (in JSON, a string that is exactly `"#{field}"` keeps its type, '
+            '`"#{*}"` is the whole record); for ndjson, one JSON document per line.',
         ),
         th.Property(
             "send_as_nested_attribute",
@@ -216,6 +218,38 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             th.ArrayType(th.IntegerType(minimum=100, maximum=599)),
             description="Answer statuses that are retried (default 408, 429, 500, 502, 503, "
             "504); connection errors and timeouts are always retried.",
+        ),
+        th.Property(
+            "success_condition",
+            th.StringType,
+            description="JMESPath expression on the JSON body of a 2xx answer (e.g. `ok`); "
+            "false or null makes the request failed (see docs/answers.md).",
+        ),
+        th.Property(
+            "retry_on_condition",
+            th.BooleanType,
+            default=False,
+            description="Retry a 2xx answer that fails `success_condition` or `item_results` "
+            "like a 503, instead of failing at once.",
+        ),
+        th.Property(
+            "item_results",
+            th.StringType,
+            description="JMESPath expression giving the answer's list of per-record results, "
+            "one per record in order (e.g. `items`); another length fails the request.",
+        ),
+        th.Property(
+            "item_success_condition",
+            th.StringType,
+            description="JMESPath expression on each `item_results` entry (e.g. "
+            "``status < `300` ``); a record whose entry gives false or null failed.",
+        ),
+        th.Property(
+            "response_fields",
+            th.ObjectType(additional_properties=th.StringType),
+            description="Output name to JMESPath expression, picked per record from its "
+            "answer (or its `item_results` entry); with `save_responses` the response file "
+            "has a line per record.",
         ),
         th.Property(
             "error_file_path",

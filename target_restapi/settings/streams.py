@@ -7,11 +7,12 @@ so every stream gets a ready `StreamSettings` and the record path reads plain fi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from target_restapi.auth.settings import AuthSettings
+from target_restapi.delivery.answers import AnswerRules, compile_rules
 from target_restapi.delivery.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
 from target_restapi.delivery.url_safety import check_record_hosts
 from target_restapi.errors import SettingsError
@@ -19,13 +20,20 @@ from target_restapi.output.responses import check_folder
 from target_restapi.settings.checks import method_problem, start_warnings, url_problem
 from target_restapi.settings.schema import DEFAULTS, METHODS
 from target_restapi.shaping.mappings import mapping_problems, parse_mappings
-from target_restapi.shaping.payload_templates import JsonPayload, TextPayload
+from target_restapi.shaping.payload_templates import (
+    FormPayload,
+    JsonPayload,
+    NdjsonPayload,
+    TextPayload,
+)
 from target_restapi.shaping.shapers import Shape, content_type_problem, shape_problem
 from target_restapi.templates import (
+    WHOLE_RECORD,
     Template,
     header_name_problem,
     header_value_problem,
     schema_node,
+    whole_record_problem,
 )
 
 
@@ -55,6 +63,7 @@ class StreamSettings:
     response_file_path: str | None
     response_file_format: str
     idempotency_key_header: str | None
+    answers: AnswerRules
 
     def check_against_schema(self, schema: Mapping[str, Any]) -> None:
         """Refuse templates and mappings that name fields the stream's SCHEMA lacks."""
@@ -67,7 +76,7 @@ class StreamSettings:
             f"setting '{setting}' uses #{{{field}}}, which the SCHEMA does not declare"
             for setting, fields in templates
             for field in fields
-            if schema_node(schema, field) is None
+            if field != WHOLE_RECORD and schema_node(schema, field) is None
         ]
         problems += [
             f"field_mappings: {problem}"
@@ -118,6 +127,9 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
     problem = url_problem(str(values["url"]))
     if problem:
         raise SettingsError(f"{where}: setting 'url' {problem}")
+    problem = whole_record_problem("url", Template.parse(str(values["url"])))
+    if problem:
+        raise SettingsError(f"{where}: {problem}")
     method = str(values["method"]).upper()
     if method not in METHODS:
         raise SettingsError(
@@ -134,6 +146,9 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         )
         if problem:
             raise SettingsError(f"{where}: setting 'headers': header '{name}' {problem}")
+        problem = whole_record_problem(f"headers.{name}", Template.parse(value))
+        if problem:
+            raise SettingsError(f"{where}: {problem}")
     if values.get("ca_bundle") and not Path(values["ca_bundle"]).is_file():
         raise SettingsError(f"{where}: setting 'ca_bundle' names no readable file")
     if values["save_responses"]:
@@ -170,7 +185,16 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         response_file_path=values.get("response_file_path") if values["save_responses"] else None,
         response_file_format=values["response_file_format"],
         idempotency_key_header=values.get("idempotency_key_header"),
+        answers=_answer_rules(values, where),
     )
+
+
+def _answer_rules(values: Mapping[str, Any], where: str) -> AnswerRules:
+    """The compiled answer settings; response_fields only where they are saved."""
+    rules = compile_rules(values, where, request_mode=values["request_mode"])
+    if rules.fields and not values["save_responses"]:
+        rules = replace(rules, fields=())  # written nowhere: not worth picking per record
+    return rules
 
 
 def tls_verify(config: Mapping[str, Any], stream: str) -> bool | str:
@@ -229,17 +253,28 @@ def _shape(values: Mapping[str, Any], where: str) -> Shape:
         template = shape.payload_template()
     except ValueError as exc:
         raise SettingsError(f"{where}: {exc}; fix the template") from None
+    if isinstance(template, TextPayload | FormPayload):
+        problem = whole_record_problem("custom_payload", Template.parse(shape.custom_payload))
+        if problem:
+            raise SettingsError(f"{where}: {problem} (body_format {shape.body_format})")
     if shape.static_fields and isinstance(template, TextPayload):
         raise SettingsError(
             f"{where}: 'static_fields' cannot be added to a CSV 'custom_payload' line; "
             "write the constants into the template"
         )
+    if shape.static_fields and isinstance(template, NdjsonPayload) and template.lines > 1:
+        raise SettingsError(
+            f"{where}: 'static_fields' cannot be added to an ndjson 'custom_payload' of "
+            f"{template.lines} lines (which line would take them?); write the constants "
+            "into the template"
+        )
     in_object = shape.nested_attribute is None  # else they sit beside the records
-    json_template = isinstance(template, JsonPayload)
+    json_template = isinstance(template, JsonPayload | NdjsonPayload)
     if shape.static_fields and in_object and json_template and not template.is_object:
+        nesting = "" if shape.body_format == "ndjson" else ", or turn on send_as_nested_attribute"
         raise SettingsError(
             f"{where}: 'static_fields' go into the body object, but 'custom_payload' is "
-            "not a JSON object; make it one, or turn on send_as_nested_attribute"
+            f"not a JSON object; make it one{nesting}"
         )
     problem = shape_problem(shape, single=values["request_mode"] == "single")
     problem = problem or content_type_problem(shape.body_format, values.get("headers") or {})

@@ -41,7 +41,14 @@ from support.docs_markers import (
 from support.run import RUN_TIMEOUT, clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["README.md", "docs/examples.md", "docs/security-tls.md", "docs/delivery.md"]
+PAGES = [
+    "README.md",
+    "docs/examples.md",
+    "docs/security-tls.md",
+    "docs/delivery.md",
+    "docs/ndjson.md",
+    "docs/answers.md",
+]
 LANES = 4
 
 # Inputs of the bad-input examples in docs/delivery.md, which show only the error line.

@@ -33,7 +33,7 @@ def saving(url: str, folder: str, fmt: str = "jsonl", **settings) -> dict:
     }
 
 
-def failing(statuses: dict[int, Response]):
+def answering(statuses: dict[int, Response]):
     """Answer the request that carries one of these ids with its error answer."""
 
     def respond(seen):
@@ -60,7 +60,7 @@ def closed_port_url(path: str = "/orders") -> str:
 def test_error_answers_are_saved_with_status_and_body_when_the_run_goes_on(
     recorder, httpserver, tmp_path, fmt
 ):
-    recorder.respond = failing(
+    recorder.respond = answering(
         {
             2: Response("boom", status=500),
             4: Response('{"error": "bad total"}', status=422, content_type="application/json"),
@@ -92,7 +92,7 @@ def test_error_answers_are_saved_with_status_and_body_when_the_run_goes_on(
 def test_a_failed_batch_is_saved_with_its_record_count_and_keys(
     recorder, httpserver, tmp_path, mode
 ):
-    recorder.respond = failing({3: Response("nope", status=400)})
+    recorder.respond = answering({3: Response("nope", status=400)})
     folder = tmp_path / "out"
     config = saving(
         httpserver.url_for("/orders"),
@@ -118,7 +118,7 @@ def test_a_failed_batch_is_saved_with_its_record_count_and_keys(
 def test_error_entries_go_to_the_response_file_and_records_to_the_error_file(
     recorder, httpserver, tmp_path
 ):
-    recorder.respond = failing({2: Response("boom", status=500)})
+    recorder.respond = answering({2: Response("boom", status=500)})
     folder = tmp_path / "out"
     config = saving(
         httpserver.url_for("/orders"),
@@ -190,7 +190,7 @@ def test_a_connection_failure_is_saved_with_null_status_and_the_error(tmp_path):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_failing_request_is_saved_before_the_run_stops(recorder, httpserver, tmp_path, fmt):
-    recorder.respond = failing({3: Response("boom", status=500)})
+    recorder.respond = answering({3: Response("boom", status=500)})
     folder = tmp_path / "out"
     config = saving(httpserver.url_for("/orders"), str(folder), fmt, fail_on_error=True)
     result = run_target(config, ORDERS, tmp_path)
@@ -219,7 +219,7 @@ def test_a_failing_connection_is_saved_before_the_run_stops(tmp_path):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_failing_request_is_saved_in_memory_too(recorder, httpserver, monkeypatch, fmt):
-    recorder.respond = failing({2: Response('{"why": "nope"}', status=409,
+    recorder.respond = answering({2: Response('{"why": "nope"}', status=409,
                                             content_type="application/json")})  # fmt: skip
     folder = memory_folder()
     config = saving(httpserver.url_for("/orders"), folder, fmt, fail_on_error=True)
@@ -240,7 +240,7 @@ def test_the_failing_request_is_saved_with_concurrent_requests(recorder, httpser
                     "record": {"region": "eu", "id": i, "total": 1}}).encode() + b"\n"
         for i in range(1, 41)
     )  # fmt: skip
-    recorder.respond = failing({17: Response("boom", status=500)})
+    recorder.respond = answering({17: Response("boom", status=500)})
     folder = tmp_path / "out"
     config = saving(
         httpserver.url_for("/orders/#{id}"), str(folder), fail_on_error=True, max_concurrency=8
