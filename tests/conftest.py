@@ -71,3 +71,15 @@ def serve():
     yield start
     for server in started:
         server.close()
+
+
+@pytest.fixture
+def threaded():
+    """A loopback server answering concurrent requests on their own threads, and its Recorder."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    recorder = Recorder()
+    server.expect_request(re.compile(".*")).respond_with_handler(recorder)
+    yield server, recorder
+    server.clear()
+    server.stop()

@@ -1,10 +1,8 @@
 """Concurrent requests (max_concurrency): one whole entry per request, numbered 1..N."""
 
 import json
-import re
 
 import pytest
-from pytest_httpserver import HTTPServer
 from support.responses import (
     FORMATS,
     local_files,
@@ -13,22 +11,10 @@ from support.responses import (
     parse_entries,
     run_in_process,
 )
-from support.run import Recorder, run_target
+from support.run import run_target
 from werkzeug import Response
 
 COUNT = 200
-
-
-@pytest.fixture
-def threaded():
-    """A loopback server answering concurrent requests on their own threads, and its Recorder."""
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    recorder = Recorder()
-    server.expect_request(re.compile(".*")).respond_with_handler(recorder)
-    yield server, recorder
-    server.clear()
-    server.stop()
 
 
 def items(count: int = COUNT) -> bytes:

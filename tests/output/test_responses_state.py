@@ -5,31 +5,14 @@ stdout, the response file is read: every request before that STATE must be in it
 """
 
 import json
-import re
 import threading
 
 import pytest
-from pytest_httpserver import HTTPServer
 from support.responses import FORMATS, local_files, parse_entries
-from support.run import Recorder
+from support.singer_lines import ID_SCHEMA as SCHEMA
+from support.singer_lines import id_record as record
+from support.singer_lines import id_state as state
 from werkzeug import Response
-
-SCHEMA = json.dumps(
-    {
-        "type": "SCHEMA",
-        "stream": "users",
-        "schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
-        "key_properties": ["id"],
-    }
-)
-
-
-def record(i):
-    return json.dumps({"type": "RECORD", "stream": "users", "record": {"id": i}})
-
-
-def state(i):
-    return json.dumps({"type": "STATE", "value": {"bookmarks": {"users": {"id": i}}}})
 
 
 def saved_ids(folder, fmt) -> list[int]:
@@ -96,18 +79,6 @@ def test_state_in_one_mode_comes_after_the_entry(recorder, httpserver, live_targ
     assert json.loads(target.next_line())["bookmarks"]["users"]["id"] == 2
     assert saved_ids(folder, "jsonl") == [1, 2, 3]
     assert target.wait() == 0, target.stderr
-
-
-@pytest.fixture
-def threaded():
-    """A loopback server answering concurrent requests on their own threads, and its Recorder."""
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    recorder = Recorder()
-    server.expect_request(re.compile(".*")).respond_with_handler(recorder)
-    yield server, recorder
-    server.clear()
-    server.stop()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -5,24 +5,10 @@ from decimal import Decimal
 
 import pytest
 from support.run import NO_RETRY, data_file, run_target
+from support.singer_lines import ID_SCHEMA as SCHEMA
+from support.singer_lines import id_record as record
+from support.singer_lines import id_state as state
 from werkzeug import Response
-
-SCHEMA = json.dumps(
-    {
-        "type": "SCHEMA",
-        "stream": "users",
-        "schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
-        "key_properties": ["id"],
-    }
-)
-
-
-def record(i):
-    return json.dumps({"type": "RECORD", "stream": "users", "record": {"id": i}})
-
-
-def state(i):
-    return json.dumps({"type": "STATE", "value": {"bookmarks": {"users": {"id": i}}}})
 
 
 def bookmark(i):

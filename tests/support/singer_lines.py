@@ -27,3 +27,22 @@ USERS = singer(*({"id": str(i), "token": f"t{i}"} for i in range(1, 4)))  # ids 
 
 def basic(user: str, password: str) -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+# A `users` stream of integer ids, one message a line (JSON text without the newline).
+ID_SCHEMA = json.dumps(
+    {
+        "type": "SCHEMA",
+        "stream": "users",
+        "schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
+        "key_properties": ["id"],
+    }
+)
+
+
+def id_record(i: int) -> str:
+    return json.dumps({"type": "RECORD", "stream": "users", "record": {"id": i}})
+
+
+def id_state(i: int) -> str:
+    return json.dumps({"type": "STATE", "value": {"bookmarks": {"users": {"id": i}}}})
