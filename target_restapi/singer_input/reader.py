@@ -168,11 +168,11 @@ class SingerLineReader(GenericSingerReader[bytes]):
         source = file_input or self.default_input
         lines = iter(getattr(source, "buffer", source))
         stats = dict.fromkeys(MESSAGE_TYPES, 0)
-        decode, direct = _envelope.decode, self.direct
+        decode, direct, stopped = _envelope.decode, self.direct, self.stop.is_set
         try:
             for line in lines:
                 self.line_number += 1
-                if self.stop.is_set():  # checked after the read: a stop ends the wait
+                if stopped():  # checked after the read: a stop ends the wait
                     break  # for a line, and the line may have been cut short
                 if not self.line_number % DUE_CHECK_LINES:
                     self.send_due()  # input that never waits (a file) still sends old batches
