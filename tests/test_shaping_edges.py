@@ -1,4 +1,4 @@
-"""Shaping edges (issue 12): what a body template or setting cannot mean is refused at
+"""Shaping edges: what a body template or setting cannot mean is refused at
 start-up with its place and its fix; what it can mean is sent exactly as written."""
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def keep_start(response: requests.Response, **_: object) -> None:
             response.raw.close()  # closes the connection: the rest is never read
             break
     response._content = bytes(kept[:KEPT_BYTES])  # what .content returns
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]  # private to requests, unstubbed
 
 
 def excerpt(text: str, redactor: Redactor, *, cut: bool = False, limit: int = EXCERPT_CHARS) -> str:
@@ -237,7 +237,7 @@ class Transport:
         with self._in_flight or nullcontext():
             if self._rate is not None:
                 self._rate.wait(self._stop)
-            if hasattr(request.body, "seek"):
+            if request.body is not None and not isinstance(request.body, bytes):
                 request.body.seek(0)  # a retried spooled body starts again from its beginning
             try:
                 with self._watchdog.watch(self._timeout) as watch:

@@ -235,8 +235,8 @@ def _shape(values: Mapping[str, Any], where: str) -> Shape:
             "write the constants into the template"
         )
     in_object = shape.nested_attribute is None  # else they sit beside the records
-    json_template = isinstance(template, JsonPayload)
-    if shape.static_fields and in_object and json_template and not template.is_object:
+    json_array = isinstance(template, JsonPayload) and not template.is_object
+    if shape.static_fields and in_object and json_array:
         raise SettingsError(
             f"{where}: 'static_fields' go into the body object, but 'custom_payload' is "
             "not a JSON object; make it one, or turn on send_as_nested_attribute"

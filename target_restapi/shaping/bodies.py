@@ -31,6 +31,7 @@ class JsonNumber(Decimal):
     """A JSON number with a fraction or exponent, exact, that keeps its spelling (`1e3`)."""
 
     __slots__ = ("text",)
+    text: str
 
     def __new__(cls, text: str) -> JsonNumber:
         number = super().__new__(cls, text)

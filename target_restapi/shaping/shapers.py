@@ -47,10 +47,14 @@ class Shape:
         if self.body_format == "json":
             return JsonPayload(self.custom_payload)
         if self.body_format == "csv":
-            return TextPayload(
-                self.custom_payload, partial(csv_escape, delimiter=self.csv_delimiter)
-            )
+            return self.csv_template()
         return FormPayload(self.custom_payload)
+
+    def csv_template(self) -> TextPayload | None:
+        """The custom payload as a CSV line, its values quoted for `csv_delimiter`."""
+        if self.custom_payload is None:
+            return None
+        return TextPayload(self.custom_payload, partial(csv_escape, delimiter=self.csv_delimiter))
 
     def records_key(self, *, single: bool) -> str | None:
         """The body key that holds the records, which no static field may take.
@@ -223,7 +227,7 @@ class CsvShaper:
     def __init__(self, shape: Shape, columns: Sequence[str]) -> None:
         self._shape = shape
         self.raw_ok = False
-        self._template = shape.payload_template()
+        self._template = shape.csv_template()
         self._static = dict(shape.static_fields)
         named = [m.field_name for m in shape.mappings] or list(columns)
         self._columns = named + [name for name in self._static if name not in named]
@@ -274,11 +278,11 @@ class FormShaper:
         if self._prefix is None and self._static:
             taken = {key for key, _ in fields}
             fields += [(k, v) for k, v in self._static.items() if k not in taken]
-        pairs = self._pairs(fields)
+        leaves = self._pairs(fields)
         if self._prefix is not None:
-            pairs = [(f"{self._prefix}[{index}][{head}]{rest}", v) for head, rest, v in pairs]
+            pairs = [(f"{self._prefix}[{index}][{head}]{rest}", v) for head, rest, v in leaves]
         else:
-            pairs = [(head + rest, v) for head, rest, v in pairs]
+            pairs = [(head + rest, v) for head, rest, v in leaves]
         return pairs if self._multipart else urlencode(pairs).encode()
 
     def new_body(self, *, spool: bool) -> Body | MultipartBody:
