@@ -199,7 +199,7 @@ def tls_verify(config: Mapping[str, Any], stream: str) -> bool | str:
 
 
 def _shape(values: Mapping[str, Any], where: str) -> Shape:
-    """Parse the payload-shaping settings, refusing a bad template before any input."""
+    """Parse the body-shaping settings, refusing a bad template before any input."""
     if values.get("custom_payload") is not None and values.get("field_mappings"):
         raise SettingsError(
             f"{where}: 'custom_payload' and 'field_mappings' both shape the body; use one"

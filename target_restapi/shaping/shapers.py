@@ -29,7 +29,7 @@ BODY_FORMATS = ("json", "csv", "form_data", "urlencoded")
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """How a stream's records become a body: the payload-shaping settings, parsed."""
+    """How a stream's records become a body: the body-shaping settings, parsed."""
 
     body_format: str = "json"
     custom_payload: str | None = None
