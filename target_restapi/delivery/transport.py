@@ -19,7 +19,7 @@ import requests
 from requests.auth import AuthBase
 
 from target_restapi.delivery.deadline import STOP_GRACE_SECONDS, Watch, Watchdog, WatchedAdapter
-from target_restapi.delivery.pacing import AdaptiveLimit, RateLimit
+from target_restapi.delivery.pacing import AdaptiveLimit, Pace
 from target_restapi.delivery.retry import RetryPolicy
 from target_restapi.delivery.url_safety import DotSafeSession
 from target_restapi.errors import DeliveryError, Stopped
@@ -150,7 +150,7 @@ class Transport:
         redactor: Redactor,
         connections: Connections | None = None,
         cert: str | tuple[str, str] | None = None,
-        rate: RateLimit | None = None,
+        rate: Pace | None = None,
         in_flight: AdaptiveLimit | None = None,
     ) -> None:
         self._own = connections is None
