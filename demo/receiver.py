@@ -4,8 +4,11 @@ Listens on 127.0.0.1 (port 0 = any free port), prints `listening on http://127.0
 as its first line, then one block per request: method, path, headers (less the usual
 transport ones; Authorization shows only the user name) and the body. Every request is
 answered 200 with `{"ok": true}`, except paths that start with `/status/<code>/`, which are
-answered with that code (to try failures). With `--certfile` and `--keyfile` it serves HTTPS;
-`--client-ca` then also requires a client certificate that this PEM file verifies.
+answered with that code (to try failures), and paths that end in `/_bulk`, which read the
+body as an Elasticsearch bulk request (NDJSON: an action line, then the document) and answer
+as Elasticsearch does: `{"errors": false, "items": [...]}`, or 400 for a malformed body.
+With `--certfile` and `--keyfile` it serves HTTPS; `--client-ca` then also requires a client
+certificate that this PEM file verifies.
 
     python demo/receiver.py [--port 8000] [--port-file FILE]
                             [--certfile cert.pem --keyfile key.pem [--client-ca ca.pem]]
@@ -24,6 +27,30 @@ from pathlib import Path
 
 HEADERS_HIDDEN = ("host", "user-agent", "accept", "accept-encoding", "connection", "content-length")
 STATUS_PATH = re.compile(r"^/status/(\d{3})(/|$)")
+BULK_PATH = re.compile(r"^(?:/[^/?]+)?/_bulk(?:\?|$)")
+BULK_ACTIONS = ("index", "create", "update", "delete")
+
+
+def bulk_items(body: bytes) -> list[tuple[str, str | None]]:
+    """(action, _id) of each action of an Elasticsearch bulk body; ValueError if malformed.
+
+    Each action is a line `{"<action>": {...}}`, followed by its document line except for
+    delete; the body ends with a newline.
+    """
+    if not body.endswith(b"\n"):
+        raise ValueError("the bulk request must be terminated by a newline [\\n]")
+    lines = iter(body.decode().split("\n")[:-1])
+    items = []
+    for line in lines:
+        action = json.loads(line)
+        name = next(iter(action)) if isinstance(action, dict) and len(action) == 1 else None
+        meta = action[name] if name in BULK_ACTIONS else None
+        if not isinstance(meta, dict):
+            raise ValueError(f"malformed action line, expected one of {BULK_ACTIONS}: {line}")
+        if name != "delete" and not isinstance(json.loads(next(lines, "null")), dict):
+            raise ValueError(f"the {name} action needs a document object on the next line")
+        items.append((name, None if meta.get("_id") is None else str(meta["_id"])))
+    return items
 
 
 def show_authorization(value: str) -> str:
@@ -61,11 +88,31 @@ class Handler(BaseHTTPRequestHandler):
         match = STATUS_PATH.match(self.path)
         status = int(match.group(1)) if match else 200
         answer = json.dumps({"ok": status < 400}).encode()
+        if BULK_PATH.match(self.path):
+            status, answer = self._bulk(body)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
+
+    def _bulk(self, body: bytes) -> tuple[int, bytes]:
+        """Elasticsearch's answer to a bulk body: an item per action, or 400."""
+        try:
+            items = bulk_items(body)
+        except ValueError as exc:
+            print(f"  bulk: refused: {exc}", flush=True)
+            error = {"type": "illegal_argument_exception", "reason": str(exc)}
+            return 400, json.dumps({"error": error, "status": 400}).encode()
+        print("  bulk: " + ", ".join(f"{name} _id={id_}" for name, id_ in items), flush=True)
+        answer = {
+            "errors": False,
+            "items": [
+                {name: {"_id": id_, "status": 201 if name in ("index", "create") else 200}}
+                for name, id_ in items
+            ],
+        }
+        return 200, json.dumps(answer).encode()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 

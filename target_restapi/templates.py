@@ -19,6 +19,9 @@ from target_restapi.errors import RecordError
 
 PLACEHOLDER = re.compile(r"#\{([^{}]+)\}")
 MISSING = object()
+# `#{*}` is the whole record, not a field: only a JSON custom_payload string can hold it
+# (`"#{*}"`, for JSON and NDJSON bodies); anywhere else it is refused at start-up.
+WHOLE_RECORD = "*"
 _json = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -109,6 +112,17 @@ class Template:
                 out.append(escape(as_text(value)))
             out.append(literal)
         return "".join(out)
+
+
+def whole_record_problem(setting: str, template: Template) -> str | None:
+    """Why `template` cannot use `#{*}` (the whole record), or None when it does not."""
+    if WHOLE_RECORD not in template.fields:
+        return None
+    return (
+        f"setting '{setting}' uses #{{{WHOLE_RECORD}}}, the whole record, which only a JSON "
+        f'or NDJSON custom_payload can hold (as the string "#{{{WHOLE_RECORD}}}"); name a '
+        "field instead"
+    )
 
 
 DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}

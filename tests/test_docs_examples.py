@@ -32,7 +32,13 @@ from cryptography.x509.oid import NameOID
 from docs_markers import DOC_PORT, LOG_PREFIX, REQUEST_LINE, Expect, Parsed, Run, matches, parse
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["README.md", "docs/examples.md", "docs/security-tls.md", "docs/delivery.md"]
+PAGES = [
+    "README.md",
+    "docs/examples.md",
+    "docs/security-tls.md",
+    "docs/delivery.md",
+    "docs/ndjson.md",
+]
 LANES = 4
 
 # Inputs of the bad-input examples in docs/delivery.md, which show only the error line.

@@ -16,6 +16,7 @@ from werkzeug import Request
 from target_restapi.shaping.bodies import csv_escape, encode_json
 from target_restapi.shaping.payload_templates import FormPayload, JsonPayload, TextPayload
 from target_restapi.shaping.shapers import Shape, make_shaper
+from target_restapi.templates import WHOLE_RECORD
 
 EXAMPLES = settings(max_examples=150)  # on top of the suite profile (conftest.py)
 
@@ -48,14 +49,14 @@ RECORDS = st.dictionaries(KEYS, VALUES, min_size=1, max_size=6)
 # ambiguous in any bracket-keyed form: form records use names without brackets.
 FORM_KEYS = KEYS.filter(lambda k: "[" not in k and "]" not in k)
 FORM_RECORDS = st.dictionaries(FORM_KEYS, VALUES, min_size=1, max_size=6)
-# A field name usable in `#{...}`: no braces, no outer spaces, no dots (paths).
+# A field name usable in `#{...}`: no braces, no outer spaces, no dots (paths), not `*`.
 NAMES = st.text(
     alphabet=st.characters(
         exclude_categories=("Cs", "Zs", "Zl", "Zp", "Cc"), exclude_characters="{}."
     ),
     min_size=1,
     max_size=10,
-)
+).filter(lambda name: name != WHOLE_RECORD)
 
 
 def _plain_keys(value) -> bool:

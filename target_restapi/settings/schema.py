@@ -125,15 +125,17 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             "body_format",
             th.StringType(allowed_values=list(BODY_FORMATS)),
             default="json",
-            description="`json`, `csv`, `form_data` (multipart) or `urlencoded`; sets the "
-            "Content-Type unless `headers` gives one (for form_data only multipart/form-data, "
-            "which gets the body's boundary).",
+            description="`json`, `ndjson` (a JSON document per line, application/x-ndjson), "
+            "`csv`, `form_data` (multipart) or `urlencoded`; sets the Content-Type unless "
+            "`headers` gives one (for form_data only multipart/form-data, which gets the "
+            "body's boundary).",
         ),
         th.Property(
             "custom_payload",
             th.StringType,
             description="Body template replacing the automatic mapping; `#{field}` is filled "
-            'from the record (in JSON, a string that is exactly `"#{field}"` keeps its type).',
+            'from the record (in JSON, a string that is exactly `"#{field}"` keeps its type, '
+            '`"#{*}"` is the whole record); for ndjson, one JSON document per line.',
         ),
         th.Property(
             "send_as_nested_attribute",

@@ -19,13 +19,20 @@ from target_restapi.output.responses import check_folder
 from target_restapi.settings.checks import method_problem, start_warnings, url_problem
 from target_restapi.settings.schema import DEFAULTS, METHODS
 from target_restapi.shaping.mappings import mapping_problems, parse_mappings
-from target_restapi.shaping.payload_templates import JsonPayload, TextPayload
+from target_restapi.shaping.payload_templates import (
+    FormPayload,
+    JsonPayload,
+    NdjsonPayload,
+    TextPayload,
+)
 from target_restapi.shaping.shapers import Shape, content_type_problem, shape_problem
 from target_restapi.templates import (
+    WHOLE_RECORD,
     Template,
     header_name_problem,
     header_value_problem,
     schema_node,
+    whole_record_problem,
 )
 
 
@@ -67,7 +74,7 @@ class StreamSettings:
             f"setting '{setting}' uses #{{{field}}}, which the SCHEMA does not declare"
             for setting, fields in templates
             for field in fields
-            if schema_node(schema, field) is None
+            if field != WHOLE_RECORD and schema_node(schema, field) is None
         ]
         problems += [
             f"field_mappings: {problem}"
@@ -118,6 +125,9 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
     problem = url_problem(str(values["url"]))
     if problem:
         raise SettingsError(f"{where}: setting 'url' {problem}")
+    problem = whole_record_problem("url", Template.parse(str(values["url"])))
+    if problem:
+        raise SettingsError(f"{where}: {problem}")
     method = str(values["method"]).upper()
     if method not in METHODS:
         raise SettingsError(
@@ -134,6 +144,9 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         )
         if problem:
             raise SettingsError(f"{where}: setting 'headers': header '{name}' {problem}")
+        problem = whole_record_problem(f"headers.{name}", Template.parse(value))
+        if problem:
+            raise SettingsError(f"{where}: {problem}")
     if values.get("ca_bundle") and not Path(values["ca_bundle"]).is_file():
         raise SettingsError(f"{where}: setting 'ca_bundle' names no readable file")
     if values["save_responses"]:
@@ -229,17 +242,28 @@ def _shape(values: Mapping[str, Any], where: str) -> Shape:
         template = shape.payload_template()
     except ValueError as exc:
         raise SettingsError(f"{where}: {exc}; fix the template") from None
+    if shape.custom_payload is not None and isinstance(template, TextPayload | FormPayload):
+        problem = whole_record_problem("custom_payload", Template.parse(shape.custom_payload))
+        if problem:
+            raise SettingsError(f"{where}: {problem} (body_format {shape.body_format})")
     if shape.static_fields and isinstance(template, TextPayload):
         raise SettingsError(
             f"{where}: 'static_fields' cannot be added to a CSV 'custom_payload' line; "
             "write the constants into the template"
         )
+    if shape.static_fields and isinstance(template, NdjsonPayload) and template.lines > 1:
+        raise SettingsError(
+            f"{where}: 'static_fields' cannot be added to an ndjson 'custom_payload' of "
+            f"{template.lines} lines (which line would take them?); write the constants "
+            "into the template"
+        )
     in_object = shape.nested_attribute is None  # else they sit beside the records
-    json_array = isinstance(template, JsonPayload) and not template.is_object
-    if shape.static_fields and in_object and json_array:
+    not_object = isinstance(template, JsonPayload | NdjsonPayload) and not template.is_object
+    if shape.static_fields and in_object and not_object:
+        nesting = "" if shape.body_format == "ndjson" else ", or turn on send_as_nested_attribute"
         raise SettingsError(
             f"{where}: 'static_fields' go into the body object, but 'custom_payload' is "
-            "not a JSON object; make it one, or turn on send_as_nested_attribute"
+            f"not a JSON object; make it one{nesting}"
         )
     problem = shape_problem(shape, single=values["request_mode"] == "single")
     problem = problem or content_type_problem(shape.body_format, values.get("headers") or {})

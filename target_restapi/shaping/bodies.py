@@ -150,6 +150,28 @@ class Body:
         return self._file
 
 
+class NdjsonBody(Body):
+    """JSON lines: LF between items and after the last.
+
+    NDJSON forbids a CR inside a line. Only a record's raw text can hold one, as
+    whitespace between tokens (a JSON string cannot), so it becomes a space: checked once
+    per body in memory, per item only when the body spools to disk.
+    """
+
+    __slots__ = ()
+
+    def add(self, item: bytes) -> None:
+        """Append one record's line(s)."""
+        if self._file is not None:
+            item = bytes(item).replace(b"\r", b" ")
+        super().add(item)
+
+    def payload(self) -> Payload:
+        """The finished body, with no CR in it."""
+        payload = super().payload()
+        return payload.replace(b"\r", b" ") if isinstance(payload, bytes) else payload
+
+
 class MultipartBody:
     """Form fields of several records, encoded as multipart/form-data by urllib3."""
 

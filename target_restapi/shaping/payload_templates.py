@@ -1,11 +1,12 @@
 """Custom payload templates: a body shape written by the user, filled from each record.
 
 JSON templates are parsed once: a string that is exactly `"#{field}"` takes the field's
-typed value, other strings (object keys too) are filled as text. Constants are sent as
-written (`1.10` stays `1.10`); what JSON cannot say once (a key given twice, `NaN`, a
-placeholder outside quotes) is refused with its place. Form templates
-(`a=#{x}&b=#{y}`) become (key, value) template pairs, so nothing needs escaping by hand.
-Pure: no I/O.
+typed value, `"#{*}"` the whole record (its raw JSON text when there is one), other
+strings (object keys too) are filled as text. Constants are sent as written (`1.10` stays
+`1.10`); what JSON cannot say once (a key given twice, `NaN`, a placeholder outside quotes)
+is refused with its place. An NDJSON template is one such JSON template per line. Form
+templates (`a=#{x}&b=#{y}`) become (key, value) template pairs, so nothing needs escaping
+by hand. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+import msgspec
+
 from target_restapi.shaping.bodies import JsonNumber
-from target_restapi.templates import MISSING, PLACEHOLDER, Template, lookup
+from target_restapi.templates import MISSING, PLACEHOLDER, WHOLE_RECORD, Template, lookup
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _CONSTANT = re.compile(r"-?(?:NaN|Infinity)")
+_NOT_NEWLINE = re.compile(r"[^\n]")
 
 
 class JsonPayload:
@@ -31,9 +35,43 @@ class JsonPayload:
         self.fields = tuple(_fields(self._shape))
         self.is_object = isinstance(self._shape, _Object)
 
-    def render(self, record: Mapping[str, Any]) -> Any:
-        """The template filled from `record`, as plain JSON-ready data."""
-        return _render(self._shape, record)
+    def render(self, record: Mapping[str, Any], raw: bytes | None = None) -> Any:
+        """The template filled from `record`, as JSON-ready data; `raw` is its JSON text."""
+        return _render(self._shape, record, raw)
+
+
+class NdjsonPayload:
+    """An NDJSON body template: one JSON template per line, each filled line sent as a line.
+
+    Two lines make bulk bodies, such as Elasticsearch's action line then the document.
+    Each line is parsed as in the whole template, so errors give the template's own line
+    and column; blank lines are skipped.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._lines: list[JsonPayload] = []
+        start = 0
+        for number, line in enumerate(text.split("\n"), start=1):
+            if line.strip():
+                # The lines before it blanked out, their newlines kept: positions stay true.
+                alone = _NOT_NEWLINE.sub(" ", text[:start]) + line
+                try:
+                    self._lines.append(JsonPayload(alone))
+                except ValueError as exc:
+                    raise ValueError(
+                        f"{exc} (in line {number}; body_format ndjson takes one JSON "
+                        "document per line)"
+                    ) from None
+            start += len(line) + 1
+        if not self._lines:
+            raise ValueError("custom_payload is empty; write one JSON document per line")
+        self.fields = tuple(field for line in self._lines for field in line.fields)
+        self.is_object = len(self._lines) == 1 and self._lines[0].is_object
+        self.lines = len(self._lines)
+
+    def render(self, record: Mapping[str, Any], raw: bytes | None = None) -> list[Any]:
+        """The filled lines of one record, as JSON-ready data."""
+        return [line.render(record, raw) for line in self._lines]
 
 
 class _Whole:
@@ -109,13 +147,32 @@ def _compile(node: Any, path: str) -> Any:
                 f"custom_payload has the key {_quoted(twice)} twice in the object at "
                 f"{path}; keep one of them"
             )
-        return _Object([(_text(key), _compile(value, _member(path, key))) for key, value in node])
+        return _Object(
+            [(_text(key, path), _compile(value, _member(path, key))) for key, value in node]
+        )
     if isinstance(node, list):
         return [_compile(value, f"{path}[{i}]") for i, value in enumerate(node)]
     if isinstance(node, str) and PLACEHOLDER.search(node):
         match = PLACEHOLDER.fullmatch(node)
-        return _Whole(match.group(1).strip()) if match else Template.parse(node)
+        if match is None:
+            return _in_text(node, f"the string {_quoted(node)} at {path}")
+        field = match.group(1).strip()
+        return _RECORD if field == WHOLE_RECORD else _Whole(field)
     return node
+
+
+_RECORD = object()  # the compiled `"#{*}"`: the whole record
+
+
+def _in_text(text: str, where: str) -> Template:
+    """A string or key filled as text, where the whole record cannot go."""
+    template = Template.parse(text)
+    if WHOLE_RECORD in template.fields:
+        raise ValueError(
+            f"custom_payload has #{{{WHOLE_RECORD}}} in {where}; the whole record goes only "
+            f'in a string value of its own: "#{{{WHOLE_RECORD}}}"'
+        )
+    return template
 
 
 def _repeated(keys: Iterable[str]) -> str | None:
@@ -138,9 +195,11 @@ def _quoted(key: str) -> str:
     return json.dumps(key, ensure_ascii=False)
 
 
-def _text(key: str) -> str | Template:
+def _text(key: str, path: str) -> str | Template:
     """An object key: always text, so a placeholder in it is filled as text."""
-    return Template.parse(key) if PLACEHOLDER.search(key) else key
+    if not PLACEHOLDER.search(key):
+        return key
+    return _in_text(key, f"the key {_quoted(key)} of the object at {path}")
 
 
 def _fields(node: Any) -> list[str]:
@@ -150,19 +209,23 @@ def _fields(node: Any) -> list[str]:
         return [f for value in node for f in _fields(value)]
     if isinstance(node, _Whole):
         return [node.field]
+    if node is _RECORD:
+        return [WHOLE_RECORD]
     if isinstance(node, Template):
         return list(node.fields)
     return []
 
 
-def _render(node: Any, record: Mapping[str, Any]) -> Any:
+def _render(node: Any, record: Mapping[str, Any], raw: bytes | None) -> Any:
     if isinstance(node, _Object):
-        return {_render(key, record): _render(value, record) for key, value in node.items}
+        return {_render(key, record, raw): _render(value, record, raw) for key, value in node.items}
     if isinstance(node, list):
-        return [_render(value, record) for value in node]
+        return [_render(value, record, raw) for value in node]
     if isinstance(node, _Whole):
         value = lookup(record, node.field)
         return None if value is MISSING else value
+    if node is _RECORD:  # the record's own text when there is one: sent as it came in
+        return record if raw is None else msgspec.Raw(raw)
     if isinstance(node, Template):
         return node.render(record, null="")
     return node

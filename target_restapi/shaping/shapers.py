@@ -16,15 +16,23 @@ from target_restapi.shaping.bodies import (
     Body,
     CsvLines,
     MultipartBody,
+    NdjsonBody,
     csv_escape,
     encode_json,
     field_text,
 )
 from target_restapi.shaping.mappings import FieldMapping, apply_mappings
-from target_restapi.shaping.payload_templates import FormPayload, JsonPayload, TextPayload
+from target_restapi.shaping.payload_templates import (
+    FormPayload,
+    JsonPayload,
+    NdjsonPayload,
+    TextPayload,
+)
 from target_restapi.templates import PLACEHOLDER, Template
 
-BODY_FORMATS = ("json", "csv", "form_data", "urlencoded")
+BODY_FORMATS = ("json", "ndjson", "csv", "form_data", "urlencoded")
+JSON_FORMATS = ("json", "ndjson")
+NDJSON_TYPE = "application/x-ndjson"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +48,21 @@ class Shape:
     set_field_name: bool = True
     csv_delimiter: str = ","
 
-    def payload_template(self) -> JsonPayload | FormPayload | TextPayload | None:
+    def payload_template(self) -> JsonPayload | NdjsonPayload | FormPayload | TextPayload | None:
         """The parsed custom payload; ValueError says what is wrong with it."""
-        if self.custom_payload is None:
-            return None
-        if self.body_format == "json":
-            return JsonPayload(self.custom_payload)
+        if self.body_format in ("json", "ndjson"):
+            return self.json_template()
         if self.body_format == "csv":
             return self.csv_template()
-        return FormPayload(self.custom_payload)
+        return None if self.custom_payload is None else FormPayload(self.custom_payload)
+
+    def json_template(self) -> JsonPayload | NdjsonPayload | None:
+        """The custom payload of a JSON or NDJSON body (one document per line)."""
+        if self.custom_payload is None:
+            return None
+        if self.body_format == "ndjson":
+            return NdjsonPayload(self.custom_payload)
+        return JsonPayload(self.custom_payload)
 
     def csv_template(self) -> TextPayload | None:
         """The custom payload as a CSV line, its values quoted for `csv_delimiter`."""
@@ -59,14 +73,14 @@ class Shape:
     def records_key(self, *, single: bool) -> str | None:
         """The body key that holds the records, which no static field may take.
 
-        JSON wraps records only when asked; form batches always key them as
+        JSON wraps records only when asked (NDJSON never); form batches always key them as
         `records[0][...]`; CSV has no keys.
         """
         if self.body_format == "csv":
             return None
         if self.nested_attribute is not None:
             return self.nested_attribute
-        if single or self.body_format == "json":
+        if single or self.body_format in JSON_FORMATS:
             return None
         return self.nested_attribute_name
 
@@ -77,6 +91,12 @@ def shape_problem(shape: Shape, *, single: bool) -> str | None:
         return (
             "setting 'nested_attribute_name' is empty; give the name of the attribute that "
             "holds the records, or leave it out for `records`"
+        )
+    if shape.body_format == "ndjson" and shape.nested_attribute is not None:
+        return (
+            "setting 'send_as_nested_attribute' wraps the records in one JSON object, but "
+            "body_format ndjson sends each record as a line of its own; turn "
+            "send_as_nested_attribute off, or use body_format json"
         )
     key = shape.records_key(single=single)
     if key is not None and key in shape.static_fields:
@@ -116,19 +136,38 @@ def _csv_template_problem(template: Template, delimiter: str) -> str | None:
     return None
 
 
+# The media types of the other body formats: an NDJSON body sent under one would be read
+# as a form or CSV. JSON-ish types (application/json, vendor types) stay the user's choice.
+FOREIGN_TYPES = {
+    "multipart/form-data": "form_data",
+    "application/x-www-form-urlencoded": "urlencoded",
+    "text/csv": "csv",
+}
+
+
 def content_type_problem(body_format: str, headers: Mapping[str, str]) -> str | None:
-    """A Content-Type header a form_data body cannot be sent under, if any.
+    """A Content-Type header a form_data or ndjson body cannot be sent under, if any.
 
     A multipart body is readable only with its boundary, which the target adds to a
-    `multipart/form-data` header of the user's; any other type would hide it.
+    `multipart/form-data` header of the user's; any other type would hide it. JSON lines
+    under a form or CSV type would be parsed as one.
     """
-    if body_format != "form_data":
+    if body_format not in ("form_data", "ndjson"):
         return None
     value = next((v for name, v in headers.items() if name.lower() == "content-type"), None)
     if value is None:
         return None
     media_type, _, parameters = value.partition(";")
-    if media_type.strip().lower() != "multipart/form-data" or PLACEHOLDER.search(value):
+    media_type = media_type.strip().lower()
+    if body_format == "ndjson":
+        if media_type not in FOREIGN_TYPES:
+            return None
+        return (
+            f"header 'Content-Type' is {value!r}, but body_format ndjson sends JSON lines; "
+            f"remove the header (the target sends {NDJSON_TYPE}), or use body_format "
+            f"{FOREIGN_TYPES[media_type]}"
+        )
+    if media_type != "multipart/form-data" or PLACEHOLDER.search(value):
         return (
             f"header 'Content-Type' is {value!r}, but body_format form_data sends "
             "multipart/form-data with a boundary; remove the header, or write "
@@ -161,6 +200,8 @@ def make_shaper(shape: Shape, columns: Sequence[str], *, single: bool) -> Shaper
     """The shaper for a stream; `columns` are its SCHEMA's properties, in order."""
     if shape.body_format == "json":
         return JsonShaper(shape, single=single)
+    if shape.body_format == "ndjson":
+        return NdjsonShaper(shape, single=single)
     if shape.body_format == "csv":
         return CsvShaper(shape, columns)
     return FormShaper(shape, columns, single=single, multipart=shape.body_format == "form_data")
@@ -180,7 +221,7 @@ class JsonShaper:
 
     def __init__(self, shape: Shape, *, single: bool) -> None:
         self._shape = shape
-        self._template = shape.payload_template()
+        self._template = shape.json_template()
         self._static = dict(shape.static_fields)
         self._merge_static = bool(self._static) and shape.nested_attribute is None
         self.raw_ok = self._template is None and not shape.mappings and not self._merge_static
@@ -190,10 +231,19 @@ class JsonShaper:
         """The record's JSON bytes: raw when unchanged, else shaped and encoded."""
         if self.raw_ok and raw is not None:
             return raw
-        shaped = _plain(self._shape, record, self._template)
+        return encode_json(self._document(self._shaped(record, raw)))
+
+    def _shaped(self, record: Mapping[str, Any], raw: bytes | None) -> Any:
+        """The filled custom payload, else the mapped record, else the record."""
+        if self._template is not None:
+            return self._template.render(record, raw)
+        return _plain(self._shape, record, None)
+
+    def _document(self, shaped: Any) -> Any:
+        """A document with the static fields merged in, when they go into each document."""
         if self._merge_static:  # an object: records are, and settings refuse other templates
-            shaped = {**self._static, **shaped}
-        return encode_json(shaped)
+            return {**self._static, **shaped}
+        return shaped
 
     def new_body(self, *, spool: bool) -> Body:
         """A bare record (single), an array, or an object holding the array."""
@@ -219,6 +269,27 @@ class JsonShaper:
             closing=b"]" + beside + b"}",
             spool=spool,
         )
+
+
+class NdjsonShaper(JsonShaper):
+    """NDJSON bodies: each record a line (a two-line template: two), each line ending in LF.
+
+    Static fields and mappings apply to each record's line as in JSON; settings refuse
+    static fields beside a template of several lines and nesting.
+    """
+
+    def item(self, record: Mapping[str, Any], raw: bytes | None, index: int) -> bytes:
+        """The record's line(s) without the last newline, which the body adds."""
+        if self.raw_ok and raw is not None:
+            return raw
+        shaped = self._shaped(record, raw)
+        if self._template is None:
+            return encode_json(self._document(shaped))
+        return b"\n".join([encode_json(self._document(line)) for line in shaped])
+
+    def new_body(self, *, spool: bool) -> NdjsonBody:
+        """Lines joined and ended by LF, in every request mode."""
+        return NdjsonBody(content_type=NDJSON_TYPE, separator=b"\n", closing=b"\n", spool=spool)
 
 
 class CsvShaper:
