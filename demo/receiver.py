@@ -4,11 +4,16 @@ Listens on 127.0.0.1 (port 0 = any free port), prints `listening on http://127.0
 as its first line, then one block per request: method, path, headers (less the usual
 transport ones; Authorization shows only the user name) and the body. Every request is
 answered 200 with `{"ok": true}`, except paths that start with `/status/<code>/`, which are
-answered with that code (to try failures), and paths that end in `/_bulk`, which read the
-body as an Elasticsearch bulk request (NDJSON: an action line, then the document) and answer
-as Elasticsearch does: `{"errors": false, "items": [...]}`, or 400 for a malformed body.
-With `--certfile` and `--keyfile` it serves HTTPS; `--client-ca` then also requires a client
-certificate that this PEM file verifies.
+answered with that code (to try failures); `/soft-fail/`, answered 200 with
+`{"ok": false, "error": "quota exceeded"}` (a failure said in the body); `/bulk/`,
+answered 200 like a bulk API: a JSON list body gets `{"errors": ..., "items": [...]}`, one
+entry per record in order, an object body its own entry; an entry is
+`{"id": "srv-<record id>", "status": 201}`, or `{"status": 400, "error": "email is
+required"}` for a record whose `email` is null; and paths that end in `/_bulk`, which read
+the body as an Elasticsearch bulk request (NDJSON: an action line, then the document) and
+answer as Elasticsearch does: `{"errors": false, "items": [...]}`, or 400 for a malformed
+body. With `--certfile` and `--keyfile` it serves HTTPS; `--client-ca` then also requires a
+client certificate that this PEM file verifies.
 
     python demo/receiver.py [--port 8000] [--port-file FILE]
                             [--certfile cert.pem --keyfile key.pem [--client-ca ca.pem]]
@@ -53,6 +58,35 @@ def bulk_items(body: bytes) -> list[tuple[str, str | None]]:
     return items
 
 
+def bulk_entry(record: object) -> dict:
+    """What a bulk API says of one record: created (with a new id), or refused."""
+    if not isinstance(record, dict):
+        return {"status": 400, "error": "not an object"}
+    if record.get("email") is None:
+        return {"status": 400, "error": "email is required"}
+    return {"id": f"srv-{record.get('id')}", "status": 201}
+
+
+def answer_for(path: str, body: bytes) -> tuple[int, object]:
+    """The status and JSON answer of a request to `path`."""
+    match = STATUS_PATH.match(path)
+    if match:
+        status = int(match.group(1))
+        return status, {"ok": status < 400}
+    if path.startswith("/soft-fail/"):
+        return 200, {"ok": False, "error": "quota exceeded"}
+    if path.startswith("/bulk/"):
+        try:
+            sent = json.loads(body)
+        except ValueError:
+            return 400, {"ok": False, "error": "the body is not JSON"}
+        if not isinstance(sent, list):
+            return 200, bulk_entry(sent)
+        items = [bulk_entry(record) for record in sent]
+        return 200, {"errors": any(i["status"] >= 300 for i in items), "items": items}
+    return 200, {"ok": True}
+
+
 def show_authorization(value: str) -> str:
     """Show who logged in, never the password."""
     scheme, _, token = value.partition(" ")
@@ -85,11 +119,11 @@ class Handler(BaseHTTPRequestHandler):
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
 
-        match = STATUS_PATH.match(self.path)
-        status = int(match.group(1)) if match else 200
-        answer = json.dumps({"ok": status < 400}).encode()
         if BULK_PATH.match(self.path):
             status, answer = self._bulk(body)
+        else:
+            status, answer_value = answer_for(self.path, body)
+            answer = json.dumps(answer_value).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))

@@ -11,13 +11,22 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
 
+from target_restapi.delivery.answers import Verdict
 from target_restapi.delivery.dispatch import Dispatcher
 from target_restapi.delivery.dry_run import DryRunTransport
+from target_restapi.delivery.item_failures import (
+    ItemFailure,
+    error_details,
+    item_failures,
+    record_results,
+    stopping_error,
+)
 from target_restapi.delivery.pacing import AdaptiveLimit
 from target_restapi.delivery.transport import Request, Transport
 from target_restapi.errors import DeliveryError, RecordError, Stopped, TargetError, Unexpected
@@ -82,8 +91,11 @@ class RestSink(Sink):
             timeout=self.settings.timeout_seconds,
             offline=target.dry_run,
         )
+        rules = self.settings.answers
         if target.dry_run:
-            self._transport = DryRunTransport(stream_name, self.logger, target.redactor, auth)
+            self._transport = DryRunTransport(
+                stream_name, self.logger, target.redactor, auth, rules=rules
+            )
         else:
             self._transport = Transport(
                 auth=auth,
@@ -99,6 +111,7 @@ class RestSink(Sink):
                 in_flight=AdaptiveLimit.of(
                     self.settings.max_concurrency, f"stream '{stream_name}'"
                 ),
+                rules=rules,
             )
         self._shaper = make_shaper(
             self.settings.shape,
@@ -123,7 +136,11 @@ class RestSink(Sink):
             url = self.settings.url.text
             self._fixed_route = (url, url, self._static_headers)
         self._raw_items = self._shaper.raw_ok
-        self._keep_keys = self._responses is not None and bool(self.key_properties)
+        # Every record's keys when the answer speaks per record; else the first and last.
+        per_record = rules.per_record
+        self._keep_keys = bool(self.key_properties) and (self._responses is not None or per_record)
+        self._all_keys = self._keep_keys and per_record
+        self._redactor = target.redactor
         self._needs_record = not (
             self._raw_items
             and self._fixed_route
@@ -241,9 +258,10 @@ class RestSink(Sink):
             pending.digest.update(encode_json([keys, item]))
         if self._keep_keys:
             keys = {name: record.get(name) for name in self.key_properties}
-            if not pending.keys:
+            if self._all_keys or not pending.keys:
                 pending.keys.append(keys)
-            pending.keys[1:] = [keys]
+            else:
+                pending.keys[1:] = [keys]
         if mode == "single":
             self._send(pending)
         elif mode == "batch" and body.count >= self.settings.batch_size:
@@ -359,7 +377,7 @@ class RestSink(Sink):
         except Exception as exc:
             self._count("not_sent", body.count)
             raise self._unexpected(exc, pending.url)  # noqa: B904 - the cause stays as context
-        request = Request(method, pending.url, headers, payload)
+        request = Request(method, pending.url, headers, payload, body.count)
         # Queued until a worker begins it: close() counts it as not sent if none does.
         self._queued[pending.first_seq] = pending
         # Keyed by URL across streams: no two streams' updates of a thing overlap.
@@ -377,25 +395,33 @@ class RestSink(Sink):
             self._count("interrupted", count)
             return
         self._count("requests", 1)
-        outcome = "failed"
+        outcome = {"failed": count}
+        stop = None  # failed items with fail_on_error: raised once their records are counted
         try:
-            outcome = self._attempt(pending, request)
+            outcome, stop = self._attempt(pending, request)
         except Stopped:
-            outcome = "interrupted"
+            outcome = {"interrupted": count}
             raise
         except Exception as exc:
             raise self._unexpected(exc, request.url)  # noqa: B904 - the cause stays as context
         finally:
-            self._count(outcome, count)
+            for what, n in outcome.items():
+                self._count(what, n)
+        if stop is not None:
+            raise stop
         self.tracker.close(pending.first_seq)
 
-    def _attempt(self, pending: Pending, request: Request) -> str:
-        """Send and record the answer; say what became of the records.
+    def _attempt(
+        self, pending: Pending, request: Request
+    ) -> tuple[dict[str, int], DeliveryError | None]:
+        """Send and record the answer; say how many records became what.
 
-        Delivered, failed (recorded, the run goes on), or not sent (a dry run).
+        Delivered, failed (recorded, the run goes on), or not sent (a dry run); with
+        failed items and fail_on_error, also the error that stops the run.
         """
+        count = pending.body.count
         try:
-            response, attempts = self._transport.send(request)
+            response, attempts, verdict = self._transport.send(request)
         except DeliveryError as exc:
             self._count("retries", exc.attempts - 1)
             self._save_response(pending, request, exc.response, exc.attempts, str(exc))
@@ -410,18 +436,54 @@ class RestSink(Sink):
             records = pending.records.payload() if pending.records is not None else None
             error = DeliveryError(f"stream '{self.stream_name}': {exc}", status=exc.status)
             self._failed(error, failure, _lines(records))
-            return "failed"
+            return {"failed": count}, None
         self._count("retries", attempts - 1)
-        self._save_response(pending, request, response, attempts, None)
-        return "delivered" if response is not None else "not_sent"  # None: a dry run
+        if response is None:  # a dry run
+            return {"not_sent": count}, None
+        failures = item_failures(self.settings.answers, verdict, count, self._redactor)
+        self._save_response(pending, request, response, attempts, None, verdict, failures)
+        if not failures:
+            return {"delivered": count}, None
+        outcome = {"delivered": count - len(failures), "failed": len(failures)}
+        where = (
+            f"{request.method} {redact_url(request.url)} answered "
+            f"{response.status_code} {response.reason}"
+        )
+        if self.settings.fail_on_error:
+            keys = pending.keys if self._all_keys else []
+            status = response.status_code
+            stop = stopping_error(self.stream_name, where, status, failures, keys, self._redactor)
+            return outcome, stop
+        records = _lines(pending.records.payload()) if pending.records is not None else []
+        url = redact_url(request.url)
+        for item in failures:
+            failure = error_details(
+                where, request.method, url, response.status_code, attempts, item
+            )
+            error = DeliveryError(f"stream '{self.stream_name}': {failure['error']}")
+            self._failed(error, failure, records[item.index : item.index + 1])
+        return outcome, None
 
     def _save_response(
-        self, pending: Pending, request: Request, response: Any, attempts: int, error: str | None
+        self,
+        pending: Pending,
+        request: Request,
+        response: Any,
+        attempts: int,
+        error: str | None,
+        verdict: Verdict | None = None,
+        failures: Sequence[ItemFailure] = (),
     ) -> None:
-        """Write the request's entry before its STATE can be released."""
+        """Write the request's entry (or its records') before its STATE can be released."""
         if self._responses is None:
             return
         count = pending.body.count
+        if self.settings.answers.fields:
+            status = None if response is None else response.status_code
+            keys = pending.keys if self._all_keys else []
+            results = record_results(count, keys, error, verdict, failures)
+            self._responses.write_records(self.stream_name, status, results)
+            return
         keys: dict[str, Any] = {"records": count}
         if pending.keys and self.settings.request_mode == "single":
             keys["keys"] = pending.keys[0]

@@ -225,6 +225,7 @@ class TargetRestApi(Target):
                     settings.response_file_format,
                     self.redactor,
                     self._open_files,
+                    tuple(name for name, _ in settings.answers.fields),
                 )
             except OSError as exc:
                 raise SettingsError(

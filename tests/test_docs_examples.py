@@ -38,6 +38,7 @@ PAGES = [
     "docs/security-tls.md",
     "docs/delivery.md",
     "docs/ndjson.md",
+    "docs/answers.md",
 ]
 LANES = 4
 

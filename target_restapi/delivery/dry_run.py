@@ -15,6 +15,7 @@ from typing import IO
 import requests
 from requests.auth import AuthBase
 
+from target_restapi.delivery.answers import AnswerRules
 from target_restapi.delivery.transport import Request
 from target_restapi.output.redact import Redactor, redact_headers, redact_url
 
@@ -26,8 +27,16 @@ class DryRunTransport:
     """Stands in for Transport: logs the first requests, counts all, sends nothing."""
 
     def __init__(
-        self, stream: str, logger: logging.Logger, redactor: Redactor, auth: AuthBase
+        self,
+        stream: str,
+        logger: logging.Logger,
+        redactor: Redactor,
+        auth: AuthBase,
+        rules: AnswerRules | None = None,
     ) -> None:
+        """`rules`: the answer settings; said once, since no answer will test them."""
+        if rules is not None and rules.active:
+            logger.info("dry run: stream '%s' would judge answers by %s", stream, rules.shown())
         self._stream = stream
         self._logger = logger
         self._redactor = redactor
@@ -35,7 +44,7 @@ class DryRunTransport:
         self._auth = auth
         self.requests = 0
 
-    def send(self, request: Request) -> tuple[None, int]:
+    def send(self, request: Request) -> tuple[None, int, None]:
         """Log the request, as prepared for sending, if it is among the first few."""
         self.requests += 1
         if self.requests <= SHOWN:
@@ -52,7 +61,7 @@ class DryRunTransport:
                 self._redact(str(redact_headers(dict(prepared.headers)))),
                 self._body(request.body, gzipped=gzipped),
             )
-        return None, 1
+        return None, 1, None
 
     def _body(self, body: bytes | IO[bytes] | None, *, gzipped: bool) -> str:
         """The body's start, masked first, then cut (a secret cut in half would show)."""

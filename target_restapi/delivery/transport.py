@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from http.cookiejar import DefaultCookiePolicy
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import requests
 from requests.auth import AuthBase
 
+from target_restapi.delivery.answers import ANSWER_BYTES, AnswerRules, Verdict
 from target_restapi.delivery.deadline import STOP_GRACE_SECONDS, Watch, Watchdog, WatchedAdapter
 from target_restapi.delivery.pacing import AdaptiveLimit, Pace
 from target_restapi.delivery.retry import RetryPolicy
@@ -68,10 +70,11 @@ class Request:
     url: str
     headers: Mapping[str, str]
     body: bytes | IO[bytes] | None
+    records: int = 1  # how many records it carries: item_results must list as many
 
 
-def keep_start(response: requests.Response, **_: object) -> None:
-    """Response hook: read at most KEPT_BYTES of the body; drop the connection if more came.
+def keep_start(response: requests.Response, *, limit: int = KEPT_BYTES, **_: object) -> None:
+    """Response hook: read at most `limit` bytes of the body; drop the connection if more came.
 
     Closing instead of draining: a huge or endless answer costs neither memory nor time.
     `response.content` is then the kept start.
@@ -79,10 +82,10 @@ def keep_start(response: requests.Response, **_: object) -> None:
     kept = bytearray()
     for chunk in response.iter_content(16 * 1024):
         kept += chunk
-        if len(kept) >= KEPT_BYTES:
+        if len(kept) >= limit:
             response.raw.close()  # closes the connection: the rest is never read
             break
-    response._content = bytes(kept[:KEPT_BYTES])  # what .content returns
+    response._content = bytes(kept[:limit])  # what .content returns
     response._content_consumed = True  # type: ignore[attr-defined]  # private to requests, unstubbed
 
 
@@ -152,6 +155,7 @@ class Transport:
         cert: str | tuple[str, str] | None = None,
         rate: Pace | None = None,
         in_flight: AdaptiveLimit | None = None,
+        rules: AnswerRules | None = None,
     ) -> None:
         self._own = connections is None
         self._connections = connections or Connections(stop)
@@ -171,12 +175,19 @@ class Transport:
         self._pace_lock = threading.Lock()
         self._rate = rate
         self._in_flight = in_flight
+        self._rules = rules if rules is not None and rules.active else None
+        # None: the session's hooks, which keep answers up to KEPT_BYTES
+        self._hooks: dict[str, list[Callable[..., Any]]] | None = None
+        if self._rules is not None:  # a condition needs the whole JSON body: read more
+            keep = partial(keep_start, limit=ANSWER_BYTES)
+            self._hooks = {"response": [_refuse_method_changing_redirects, keep]}
 
-    def send(self, request: Request) -> tuple[requests.Response, int]:
-        """Send `request` with retries; return the answer and the number of attempts.
+    def send(self, request: Request) -> tuple[requests.Response, int, Verdict | None]:
+        """Send `request` with retries; return the answer, the attempts and its verdict.
 
-        Raises DeliveryError for a non-2xx answer or a connection that failed after the
-        retries, and Stopped when a stop was asked for while waiting to retry.
+        Raises DeliveryError for a non-2xx answer, a 2xx answer the answer rules fail, or
+        a connection that failed after the retries, and Stopped when a stop was asked for
+        while waiting to retry. The verdict is None without answer rules.
         """
         where = f"{request.method} {redact_url(request.url)}"
         waits = self._retry.waits()
@@ -204,9 +215,11 @@ class Transport:
                 status, reason, answer = None, f"could not be sent: {exc}", ""
                 retryable = False
             else:
-                if 200 <= response.status_code < 300:
-                    return response, attempt
                 status = response.status_code
+                verdict = self._judge(response, request) if 200 <= status < 300 else None
+                failure = None if verdict is None else verdict.failure
+                if 200 <= status < 300 and failure is None:
+                    return response, attempt, verdict
                 if status == 401 and self._renew is not None and not renewed:
                     renewed = self._renew(response)
                     if renewed:
@@ -215,6 +228,9 @@ class Transport:
                 answer = excerpt(text, self._redactor, cut=cut)
                 reason = f"answered {status} {response.reason}: {answer}"
                 retryable = status in self._retry.statuses
+                if failure is not None:  # a 2xx the answer rules refuse
+                    reason = f"answered {status} {response.reason}, but {failure}: {answer}"
+                    retryable = self._rules.retry  # type: ignore[union-attr]
                 retry_after = response.headers.get("Retry-After")
             if not retryable or attempt > self._retry.max_retries + renewed:
                 tries = f" (after {attempt} attempts)" if attempt > 1 else ""
@@ -227,6 +243,13 @@ class Transport:
                 )
             if self._stop.wait(self._retry.wait_for(next(waits), retry_after)):
                 raise Stopped
+
+    def _judge(self, response: requests.Response, request: Request) -> Verdict | None:
+        """The answer rules' verdict on a 2xx answer; None without rules."""
+        if self._rules is None:
+            return None
+        content = response.content
+        return self._rules.judge(content, len(content) < ANSWER_BYTES, request.records)
 
     def close(self) -> None:
         """Release the connections if they are this transport's own."""
@@ -252,6 +275,7 @@ class Transport:
                             cert=self._cert,
                             verify=self._verify,
                             stream=True,  # keep_start reads what is kept, no more
+                            hooks=self._hooks,
                         )
                     except requests.RequestException:
                         self._cut_short(watch)

@@ -1,5 +1,8 @@
 """Response files: one entry per request, per stream and run, in a folder fsspec can open.
 
+With `response_fields` an entry is written per record instead: its key properties, the
+answer's status, its error if it failed, and the fields picked from its answer or entry.
+
 Entries are written and flushed as answers arrive, before the STATE that covers their
 request is released, so a STATE never points past an answer that was not saved. Local
 folders, `file://` and `memory://` work out of the box; `s3://` and others through their
@@ -18,6 +21,7 @@ import fsspec
 import msgspec
 from fsspec.implementations.local import LocalFileSystem
 
+from target_restapi.delivery.answers import RECORD_COLUMNS
 from target_restapi.output.redact import Redactor, redact_url
 from target_restapi.settings.fs_packages import missing_package
 from target_restapi.shaping.bodies import CsvLines, encode_json
@@ -136,7 +140,9 @@ class ResponseFile:
         file_format: str,
         redactor: Redactor,
         files: OpenFiles | None = None,
+        fields: tuple[str, ...] = (),
     ) -> None:
+        """`fields`: the response_fields names; then an entry is written per record."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         name = f"{safe_name(stream)}-{stamp}.{file_format}"
         self._fs, root = fsspec.core.url_to_fs(folder)
@@ -150,10 +156,13 @@ class ResponseFile:
         self._files = files or OpenFiles()
         self._lock = self._files.lock
         self._count = 0
+        self._written = False  # an entry is in the file (a JSON array needs commas)
         self._csv = CsvLines()
+        self._fields = fields
+        self._columns = (*RECORD_COLUMNS, *fields) if fields else CSV_COLUMNS
         with self._lock:
             if file_format == "csv":
-                self._write(self._csv.line(CSV_COLUMNS))
+                self._write(self._csv.line(self._columns))
             elif file_format == "json":
                 self._write(b"[")
 
@@ -189,13 +198,46 @@ class ResponseFile:
             entry["body"] = answer_body(response.content, content_type, self._redactor)
         with self._lock:
             self._count += 1
-            entry = {"stream": stream, "request": self._count, **entry}
-            if self._format == "csv":
-                self._write(self._csv.line([_cell(entry.get(c)) for c in CSV_COLUMNS]))
-            elif self._format == "json":
-                self._write((b"," if self._count > 1 else b"") + encode_json(entry))
-            else:
-                self._write(encode_json(entry) + b"\n")
+            self._add([{"stream": stream, "request": self._count, **entry}])
+
+    def write_records(
+        self,
+        stream: str,
+        status: int | None,
+        results: list[tuple[dict[str, Any], str | None, dict[str, Any] | None]],
+    ) -> None:
+        """Add one entry per record of a request, in input order, and flush them.
+
+        `results` holds each record's (key properties, error, picked fields); secrets are
+        masked in the error and the fields.
+        """
+        redact = self._redactor
+        entries = [
+            {
+                "stream": stream,
+                "keys": keys,
+                "status": status,
+                "error": None if error is None else redact.text(error),
+                **(_masked(fields, redact) if fields else dict.fromkeys(self._fields)),
+            }
+            for keys, error, fields in results
+        ]
+        with self._lock:
+            self._add(entries)
+
+    def _add(self, entries: list[dict[str, Any]]) -> None:
+        """Write entries in the file's format (lock held)."""
+        if not entries:
+            return
+        if self._format == "csv":
+            rows = [[_cell(entry.get(c)) for c in self._columns] for entry in entries]
+            self._write(b"".join(self._csv.line(row) for row in rows))
+        elif self._format == "json":
+            lead = b"," if self._written else b""
+            self._write(lead + b",".join(encode_json(entry) for entry in entries))
+        else:
+            self._write(b"".join(encode_json(entry) + b"\n" for entry in entries))
+        self._written = True
 
     def park(self) -> None:
         """Close the descriptor until the next write (lock held); the entries are kept."""

@@ -82,6 +82,12 @@ def start_warnings(
             "allow_record_hosts is true: records choose where requests and their credentials "
             f"go ({', '.join(f'#{{{name}}}' for name in chosen)} in the host part of 'url')"
         )
+    if own.get("response_fields") and not values.get("save_responses"):
+        warnings.append(
+            "setting 'response_fields' has no effect until 'save_responses' is true: the "
+            "picked fields are written to the response file; set save_responses: true and "
+            "response_file_path, or remove it"
+        )
     unused = own.get("response_file_path") and not values.get("save_responses")
     if unused and not saving_elsewhere:
         warnings.append(

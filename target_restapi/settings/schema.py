@@ -221,6 +221,38 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             "504); connection errors and timeouts are always retried.",
         ),
         th.Property(
+            "success_condition",
+            th.StringType,
+            description="JMESPath expression on the JSON body of a 2xx answer (e.g. `ok`); "
+            "false or null makes the request failed (see docs/answers.md).",
+        ),
+        th.Property(
+            "retry_on_condition",
+            th.BooleanType,
+            default=False,
+            description="Retry a 2xx answer that fails `success_condition` or `item_results` "
+            "like a 503, instead of failing at once.",
+        ),
+        th.Property(
+            "item_results",
+            th.StringType,
+            description="JMESPath expression giving the answer's list of per-record results, "
+            "one per record in order (e.g. `items`); another length fails the request.",
+        ),
+        th.Property(
+            "item_success_condition",
+            th.StringType,
+            description="JMESPath expression on each `item_results` entry (e.g. "
+            "``status < `300` ``); a record whose entry gives false or null failed.",
+        ),
+        th.Property(
+            "response_fields",
+            th.ObjectType(additional_properties=th.StringType),
+            description="Output name to JMESPath expression, picked per record from its "
+            "answer (or its `item_results` entry); with `save_responses` the response file "
+            "has a line per record.",
+        ),
+        th.Property(
             "error_file_path",
             th.StringType,
             description="With fail_on_error false: JSON-lines file that receives each failed "

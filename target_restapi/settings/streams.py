@@ -7,11 +7,12 @@ so every stream gets a ready `StreamSettings` and the record path reads plain fi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from target_restapi.auth.settings import AuthSettings
+from target_restapi.delivery.answers import AnswerRules, compile_rules
 from target_restapi.delivery.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
 from target_restapi.delivery.url_safety import check_record_hosts
 from target_restapi.errors import SettingsError
@@ -62,6 +63,7 @@ class StreamSettings:
     response_file_path: str | None
     response_file_format: str
     idempotency_key_header: str | None
+    answers: AnswerRules
 
     def check_against_schema(self, schema: Mapping[str, Any]) -> None:
         """Refuse templates and mappings that name fields the stream's SCHEMA lacks."""
@@ -183,7 +185,16 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         response_file_path=values.get("response_file_path") if values["save_responses"] else None,
         response_file_format=values["response_file_format"],
         idempotency_key_header=values.get("idempotency_key_header"),
+        answers=_answer_rules(values, where),
     )
+
+
+def _answer_rules(values: Mapping[str, Any], where: str) -> AnswerRules:
+    """The compiled answer settings; response_fields only where they are saved."""
+    rules = compile_rules(values, where, request_mode=values["request_mode"])
+    if rules.fields and not values["save_responses"]:
+        rules = replace(rules, fields=())  # written nowhere: not worth picking per record
+    return rules
 
 
 def tls_verify(config: Mapping[str, Any], stream: str) -> bool | str:
