@@ -13,34 +13,28 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from types import FrameType
 from typing import Any, ClassVar
 
-import click
 import urllib3
-from singer_sdk import Target
-from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers.capabilities import (
-    ADD_RECORD_METADATA_CONFIG,
-    BATCH_CONFIG,
-    TARGET_VALIDATE_RECORDS_CONFIG,
-    PluginCapabilities,
-)
-from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.sinks import Sink
 
 from target_restapi.auth.credentials import Credentials
 from target_restapi.delivery.deadline import STOP_GRACE_SECONDS
 from target_restapi.delivery.dispatch import Workers
-from target_restapi.delivery.pacing import RateLimit
-from target_restapi.delivery.shared_rate import SharedRateLimit, shared_budget
 from target_restapi.delivery.transport import Connections
 from target_restapi.errors import SettingsError, Stopped, TargetError
-from target_restapi.output.error_file import ErrorFile
+from target_restapi.output.notices import Notices, activate_version_ignored
 from target_restapi.output.progress import Progress, Tally
-from target_restapi.output.redact import Redactor, redact_url
-from target_restapi.output.responses import OpenFiles, ResponseFile
+from target_restapi.output.redact import Redactor
 from target_restapi.output.state import StateTracker
+from target_restapi.sdk_seam import (
+    ConfigValidationError,
+    PluginCapabilities,
+    SameRecordTransform,
+    SeamTarget,
+    Sink,
+    TargetCapabilities,
+)
+from target_restapi.services import OutputFiles, RateLimits, Services
 from target_restapi.settings.messages import one_line, schema_problems
 from target_restapi.settings.names import (
     unknown_settings,
@@ -51,27 +45,25 @@ from target_restapi.settings.schema import CONFIG_SCHEMA
 from target_restapi.settings.secrets import secrets_in, stream_keys
 from target_restapi.settings.sources import ConfigArgs, ConfigInput
 from target_restapi.settings.sources import load as load_config
-from target_restapi.settings.streams import (
-    StreamSettings,
-    check_all,
-    merged,
-    renamed_entry,
-    tls_verify,
-)
+from target_restapi.settings.streams import check_all, merged, renamed_entry, tls_verify
 from target_restapi.singer_input.batch_files import batch_lines
 from target_restapi.singer_input.reader import INPUT_ERRORS, SingerLineReader
 from target_restapi.singer_input.validation import decode_record
 from target_restapi.sinks import RestSink
 
 
-class TargetRestApi(Target):
+class TargetRestApi(SeamTarget):
     """Singer target that delivers records to any HTTP endpoint."""
 
     name = "target-restapi"
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = RestSink
     message_reader_class = SingerLineReader
-    capabilities: ClassVar[list] = [*Target.capabilities, PluginCapabilities.BATCH]
+    capabilities: ClassVar[list] = [
+        *SeamTarget.capabilities,
+        PluginCapabilities.BATCH,
+        TargetCapabilities.HARD_DELETE,  # the hard_delete setting: docs/deletes.md
+    ]
 
     def __init__(
         self, *, config: ConfigInput = None, parse_env_config: bool = False, **kwargs: Any
@@ -79,7 +71,7 @@ class TargetRestApi(Target):
         # Settings are loaded here, not by the SDK (see config_sources), then validated by it.
         self.append_builtin_config(self.config_jsonschema)
         environ = os.environ if parse_env_config else None
-        config = load_config(config, self.config_jsonschema, self._env_var_prefix, environ)
+        config = load_config(config, self.config_jsonschema, self.env_var_prefix(), environ)
         super().__init__(config=config, parse_env_config=False, **kwargs)
         # Sinks send as records arrive, on the reading thread; nothing is drained in parallel.
         self.max_parallelism = 1
@@ -92,21 +84,18 @@ class TargetRestApi(Target):
         self.reader.before_failing = self._before_failing
         self.reader.on_record = self._on_record
         self.reader.send_due = self._send_due
-        self.dry_run = bool(self.config.get("dry_run"))
-        self.tracker = StateTracker(_discard if self.dry_run else self._write_state_line)
-        self._tallies: dict[str, Tally] = {}
+        dry_run = bool(self.config.get("dry_run"))
+        tracker = StateTracker(_discard if dry_run else self._write_state_line)
+        tallies: dict[str, Tally] = {}
         self.progress = Progress(
-            lambda: dict(self._tallies),
+            lambda: dict(tallies),
             self.logger,
             float(self.config.get("progress_interval_seconds") or 30),
         )
         self._direct: dict[str, RestSink] = {}
-        self._error_files: dict[str, ErrorFile] = {}
-        self._response_files: dict[str, ResponseFile] = {}
-        self._open_files = OpenFiles()  # response files holding a descriptor: bounded
-        self._rate_limits: dict[object, RateLimit | SharedRateLimit | None] = {}
+        rate_limits = RateLimits(self.config, dry_run=dry_run)
         for stream in stream_keys(self.config):
-            self.rate_limit(stream)  # an incomplete budget or an unusable Redis stops here
+            rate_limits.of(stream)  # an incomplete budget or an unusable Redis stops here
         unverified = [s for s in stream_keys(self.config) if tls_verify(self.config, s) is False]
         if unverified:
             places = [
@@ -124,32 +113,44 @@ class TargetRestApi(Target):
             from target_restapi.tunnel.ssh import open_tunnels
 
             self.tunnels = open_tunnels(self.config, self.logger)  # bad settings fail here
-        self.credentials = Credentials(self.redactor, self.tunnels)
         # Connections and threads are the run's, shared by every stream (docs/operations.md).
         streams = stream_keys(self.config)
         most = max(int(merged(self.config, s)["max_concurrency"]) for s in streams)
-        # A connection for each sender thread, and for the reading thread (max_concurrency 1).
-        self.connections = Connections(self.stop, tunnels=self.tunnels, pool_size=most + 1)
-        self.workers = Workers(most, "send")
+        self.services = Services(
+            config=self.config,
+            dry_run=dry_run,
+            redactor=self.redactor,
+            stop=self.stop,
+            line_number=lambda: self.reader.line_number,
+            tracker=tracker,
+            credentials=Credentials(self.redactor, self.tunnels),
+            # A connection for each sender thread, and for the reading thread.
+            connections=Connections(self.stop, tunnels=self.tunnels, pool_size=most + 1),
+            workers=Workers(most, "send"),
+            rate_limits=rate_limits,
+            files=OutputFiles(self.redactor),
+            tallies=tallies,
+            notices=Notices(self.logger),
+        )
         self.progress.start()
 
     redactor = Redactor()
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+    def check_settings(self, config: dict, *, raise_errors: bool) -> list[str]:
         """Check names and values against the final schema, all told in one line.
 
         Replaces the SDK's check, which logs a line per error without a fix. The secrets
         are learnt first, in case a setting's value is quoted.
         """
         try:
-            self.redactor = Redactor(secrets_in(self._config))
+            self.redactor = Redactor(secrets_in(config))
         except (AttributeError, TypeError, ValueError):  # malformed: the check will say so
             self.redactor = Redactor()
         self.redactor.install()
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
-        problems = unknown_settings(self._config, schema) + schema_problems(self._config, schema)
-        for warning in unused_sdk_settings(self._config, schema):
+        problems = unknown_settings(config, schema) + schema_problems(config, schema)
+        for warning in unused_sdk_settings(config, schema):
             self.logger.warning("%s", warning)
         if problems and raise_errors:
             raise SettingsError(one_line(problems))
@@ -170,25 +171,12 @@ class TargetRestApi(Target):
             sys.exit(1)
 
     @classmethod
-    def cb_config(
-        cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
-    ) -> ConfigArgs:
+    def config_from_cli(cls, value: tuple[str, ...]) -> ConfigArgs:
         """Keep `--config` as given: files are read in `__init__`, within `invoke`.
 
         There a file that cannot be read becomes one line, not a traceback.
         """
         return ConfigArgs.from_cli(value)
-
-    @classmethod
-    def append_builtin_config(cls, config_jsonschema: dict) -> None:
-        """Offer only the SDK settings that mean something here.
-
-        No load_method or batch_size_rows: `request_mode` and `batch_size` decide sending.
-        """
-        for builtin in (ADD_RECORD_METADATA_CONFIG, BATCH_CONFIG, TARGET_VALIDATE_RECORDS_CONFIG):
-            for name, schema in builtin["properties"].items():
-                config_jsonschema["properties"].setdefault(name, schema)
-        super(Target, cls).append_builtin_config(config_jsonschema)
 
     def add_sink(
         self, stream_name: str, schema: dict, key_properties: Sequence[str] | None = None
@@ -207,69 +195,18 @@ class TargetRestApi(Target):
             for source, maps in self.mapper.stream_maps.items()
             if source != stream and any(m.stream_alias == stream for m in maps)
         ]
-        entry = renamed_entry(self._config.get("streams") or {}, stream, sources)
+        config = self.settings_dict
+        entry = renamed_entry(config.get("streams") or {}, stream, sources)
         if entry is not None:
-            self._config.setdefault("streams", {})[stream] = entry
-
-    def tally_for(self, stream: str) -> Tally:
-        """The counts of a stream, kept across its sinks when its SCHEMA changes."""
-        return self._tallies.setdefault(stream, Tally())
-
-    def response_file(self, stream: str, settings: StreamSettings) -> ResponseFile:
-        """The response file of a stream for this run, kept when its SCHEMA changes."""
-        if stream not in self._response_files:
-            try:
-                self._response_files[stream] = ResponseFile(
-                    settings.response_file_path or "",
-                    stream,
-                    settings.response_file_format,
-                    self.redactor,
-                    self._open_files,
-                    tuple(name for name, _ in settings.answers.fields),
-                )
-            except OSError as exc:
-                raise SettingsError(
-                    f"stream '{stream}': setting 'response_file_path': cannot create or open "
-                    f"a file in {redact_url(settings.response_file_path or '')}: {exc}"
-                ) from None
-        return self._response_files[stream]
-
-    def rate_limit(self, stream: str) -> RateLimit | SharedRateLimit | None:
-        """The request rate a stream keeps, also when its SCHEMA changes.
-
-        The top-level max_requests_per_second is one budget for every stream that takes it
-        (an API's limit is the client's); a stream that sets its own has its own. With
-        rate_limit_redis_url the budget is kept in Redis, shared with other processes.
-        """
-        own = (self.config.get("streams") or {}).get(stream) or {}
-        separate = own.get("max_requests_per_second") is not None
-        values = merged(self.config, stream)
-        where = f"stream '{stream}'" if own else "settings"
-        suffix = stream if separate and own.get("rate_limit_key") is None else None
-        budget = shared_budget(values, where, stream=suffix)
-        key = budget or (stream if separate else "")
-        if key not in self._rate_limits:
-            if budget is None:
-                self._rate_limits[key] = RateLimit.of(values.get("max_requests_per_second"))
-            else:  # a dry run sends nothing, so it asks no Redis
-                self._rate_limits[key] = None if self.dry_run else SharedRateLimit(budget, where)
-        return self._rate_limits[key]
-
-    def error_file(self, path: str) -> ErrorFile:
-        """The error file at `path`, shared by every stream that names it."""
-        if path not in self._error_files:
-            self._error_files[path] = ErrorFile(path, self.redactor)
-        return self._error_files[path]
+            config.setdefault("streams", {})[stream] = entry
 
     # Messages
 
-    def _process_schema_message(self, message_dict: dict) -> None:
-        super()._process_schema_message(message_dict)
+    def schema_arrived(self, stream: str) -> None:
+        """Pick the stream's path: direct to its sink, or the SDK's for mapped streams."""
         # A schema change parks the old sink; send its records now to keep input order.
-        for sink in self._sinks_to_clear:
+        for sink in self.unpark_sinks():
             sink.clean_up()
-        self._sinks_to_clear = []
-        stream = message_dict["stream"]
         maps = self.mapper.stream_maps[stream]
         for stream_map in maps:
             self._inherit_source_entry(stream_map.stream_alias)
@@ -281,7 +218,7 @@ class TargetRestApi(Target):
             and not self.config.get("add_record_metadata")
         )
         if direct:
-            self._direct[stream] = self._sinks_active[stream]  # type: ignore[assignment]
+            self._direct[stream] = self.active_sink(stream)  # type: ignore[assignment]
         else:
             self._direct.pop(stream, None)
 
@@ -289,11 +226,11 @@ class TargetRestApi(Target):
         """A RECORD straight from the reader: the direct path, or the SDK's for mapped streams."""
         sink = self._direct.get(stream)
         if sink is None:
-            self._process_record_message({"type": "RECORD", "stream": stream, "raw": raw})
+            self.record_arrived({"type": "RECORD", "stream": stream, "raw": raw})
         else:
             sink.accept(raw)
 
-    def _process_batch_message(self, message_dict: dict) -> None:
+    def batch_arrived(self, message_dict: dict) -> None:
         """The records of a BATCH manifest's files, one by one, as if they were RECORDs.
 
         So they are validated, shaped, counted and sequenced alike, and a later STATE
@@ -302,7 +239,7 @@ class TargetRestApi(Target):
         records = batch_lines(message_dict, self.config.get("batch_config"))
         stream = message_dict["stream"]
         if stream not in self.mapper.stream_maps:
-            self._assert_sink_exists(stream)
+            self.require_sink(stream)
         for where, raw in records:
             if self.stop.is_set():
                 return
@@ -312,16 +249,21 @@ class TargetRestApi(Target):
                 exc.args = (f"{where}: {exc.args[0]}", *exc.args[1:])
                 raise
 
-    def _process_record_message(self, message_dict: dict) -> None:
+    def record_arrived(self, message_dict: dict) -> None:
+        """A RECORD of a mapped stream: decoded, then through the SDK's stream maps."""
         message_dict["record"] = decode_record(message_dict["raw"])
-        super()._process_record_message(message_dict)
+        self.map_record(message_dict)
 
-    def _process_state_message(self, message_dict: dict) -> None:
+    def activate_version_arrived(self, stream: str | None) -> None:
+        """Ignored, said once per stream: an HTTP endpoint has no table version to switch."""
+        self.services.notices.warn(("ACTIVATE_VERSION", stream), activate_version_ignored(stream))
+
+    def state_arrived(self, raw_value: bytes) -> None:
         """Held until the records before it are delivered: it cuts no batch.
 
         Batches are cut by size, bytes, age and the end of input; `_send_due` bounds the wait.
         """
-        self.tracker.state(message_dict["raw_value"])
+        self.services.tracker.state(raw_value)
 
     def _send_due(self) -> float | None:
         """Send the batches past batch_max_age_seconds; seconds until the next one is due.
@@ -331,9 +273,6 @@ class TargetRestApi(Target):
         now = time.monotonic()
         dues = [due for sink in self._sinks() if (due := sink.send_due(now)) is not None]
         return max(0.0, min(dues) - now) if dues else None
-
-    def _handle_max_record_age(self) -> None:
-        """Sinks send on their own schedule; the SDK's periodic drain is not needed."""
 
     def process_endofpipe(self) -> None:
         """Send everything still pending, unless a signal asked to stop sending.
@@ -345,7 +284,7 @@ class TargetRestApi(Target):
         if self.reader.stopped_by is not None:
             self._report_stop(self.reader.stopped_by)
             return
-        for warning in unused_stream_entries(self.config, self._tallies):
+        for warning in unused_stream_entries(self.config, self.services.tallies):
             self.logger.warning("%s", warning)  # all input was read: a misspelt stream name
 
     def _before_failing(self, *, send: bool) -> None:
@@ -361,7 +300,8 @@ class TargetRestApi(Target):
 
     def _wind_down(self, *, send: bool) -> None:
         # A SCHEMA change that failed leaves the stream's old sink parked: it counts too.
-        sinks = [*self._sinks_to_clear, *self._sinks()]
+        sinks = [*self.parked_sinks(), *self._sinks()]
+        services = self.services
         try:
             if send:
                 for sink in sinks:
@@ -369,13 +309,12 @@ class TargetRestApi(Target):
         finally:
             for sink in sinks:
                 sink.close()
-            for file in [*self._error_files.values(), *self._response_files.values()]:
-                file.close()
-            self.workers.close()
-            self.connections.close()
+            services.files.close()
+            services.workers.close()
+            services.connections.close()
             if self.tunnels is not None:
                 self.tunnels.close()
-            self.credentials.close()
+            services.credentials.close()
             self.progress.summary()
 
     def _report_stop(self, signum: int) -> None:
@@ -385,7 +324,7 @@ class TargetRestApi(Target):
             raise TargetError(f"stopped by {name}: {left} records were not delivered{_RERUN}")
         self.logger.info("stopped by %s: every record received was delivered", name)
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+    def signal_arrived(self, signum: int) -> None:
         """SIGTERM/SIGINT: stop reading, give requests in flight a moment, send no more.
 
         A second signal exits at once. The SDK's own handler drains and exits 0 even when
@@ -405,12 +344,7 @@ class TargetRestApi(Target):
         self.reader.interrupt(signum)
 
     def _sinks(self) -> list[RestSink]:
-        return list(self._sinks_active.values())  # type: ignore[arg-type]
-
-    # STATE output
-
-    def _write_state_message(self, state: dict) -> None:
-        """The SDK's STATE writer is unused: StateTracker decides when STATE is safe."""
+        return self.active_sinks()  # type: ignore[return-value]
 
     @staticmethod
     def _write_state_line(value: bytes) -> None:

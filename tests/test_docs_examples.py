@@ -39,6 +39,7 @@ PAGES = [
     "docs/delivery.md",
     "docs/ndjson.md",
     "docs/answers.md",
+    "docs/deletes.md",
 ]
 LANES = 4
 

@@ -144,6 +144,7 @@ def test_the_summary_counts_retries_and_failures(recorder, httpserver, tmp_path)
         "not_sent": 0,
         "requests": 5,
         "retries": 1,
+        "deletes": 0,
     }
 
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
-from singer_sdk import typing as th
-
 from target_restapi.auth.mtls import ClientCert, key_secrets
 from target_restapi.errors import SettingsError
 from target_restapi.output.redact import basic_token
+from target_restapi.sdk_seam import th
 from target_restapi.templates import header_value_problem
 
 AUTH_TYPES = ("none", "basic", "bearer", "api_key", "oauth2_client_credentials")

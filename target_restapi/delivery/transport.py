@@ -71,6 +71,7 @@ class Request:
     headers: Mapping[str, str]
     body: bytes | IO[bytes] | None
     records: int = 1  # how many records it carries: item_results must list as many
+    judged: bool = True  # False: its 2xx status alone decides (a delete's answer has no items)
 
 
 def keep_start(response: requests.Response, *, limit: int = KEPT_BYTES, **_: object) -> None:
@@ -246,7 +247,7 @@ class Transport:
 
     def _judge(self, response: requests.Response, request: Request) -> Verdict | None:
         """The answer rules' verdict on a 2xx answer; None without rules."""
-        if self._rules is None:
+        if self._rules is None or not request.judged:
             return None
         content = response.content
         return self._rules.judge(content, len(content) < ANSWER_BYTES, request.records)

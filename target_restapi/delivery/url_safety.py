@@ -26,13 +26,13 @@ def host_placeholders(url: str) -> list[str]:
     return [match.group(1).strip() for match in PLACEHOLDER.finditer(url)][:head_marks]
 
 
-def check_record_hosts(url: str, allowed: bool, where: str) -> None:
+def check_record_hosts(url: str, allowed: bool, where: str, setting: str = "url") -> None:
     """Refuse a URL whose host part records fill, unless `allow_record_hosts` says so."""
     fields = host_placeholders(url)
     if fields and not allowed:
         names = ", ".join(f"#{{{field}}}" for field in fields)
         raise SettingsError(
-            f"{where}: setting 'url' puts {names} in the scheme, host, port or user-info, so "
+            f"{where}: setting '{setting}' puts {names} in the scheme, host, port or user-info, so "
             "records would choose where requests and their credentials go; fill only the "
             "path and query from records, or set allow_record_hosts to true"
         )

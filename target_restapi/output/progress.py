@@ -2,7 +2,8 @@
 
 A background thread reads the sinks' tallies, so the record path pays nothing for it.
 The summary is logged once per run, per stream and in total, as text and as one JSON
-line. Its counts add up: received = delivered + failed + interrupted + not_sent.
+line. Its counts add up: received = delivered + failed + interrupted + not_sent; deletes
+(records sent as delete requests) are among them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ class Tally:
 
     Each record received ends in exactly one of delivered, failed, interrupted (its
     request was cut short by a stop) or not_sent (never handed to the server: pending or
-    queued when the run ended, or a dry run), whatever ends the run.
+    queued when the run ended, or a dry run), whatever ends the run. `deletes` counts the
+    records that came deleted and went as delete requests (hard_delete), whatever became
+    of them.
     """
 
     received: int = 0
@@ -32,9 +35,13 @@ class Tally:
     retries: int = 0
     interrupted: int = 0
     not_sent: int = 0
+    deletes: int = 0
 
 
-COUNTS = ("received", "delivered", "failed", "interrupted", "not_sent", "requests", "retries")
+COUNTS = (
+    "received", "delivered", "failed", "interrupted", "not_sent", "requests", "retries",
+    "deletes",
+)  # fmt: skip
 
 
 def totals(tallies: Iterable[Tally]) -> dict[str, int]:
@@ -53,7 +60,7 @@ def describe(counts: dict[str, int], seconds: float) -> str:
         f"{counts['received']} records received, {counts['delivered']} delivered, "
         f"{counts['failed']} failed, {counts['interrupted']} interrupted, "
         f"{counts['not_sent']} not sent, in {counts['requests']} requests "
-        f"({counts['retries']} retries), {rate:,.0f} records/s"
+        f"({counts['retries']} retries), {counts['deletes']} deletes, {rate:,.0f} records/s"
     )
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from jsonschema import ValidationError
 from jsonschema.exceptions import best_match
-from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR, extend_validator_with_defaults
 
 from target_restapi.output.redact import is_secret_header
+from target_restapi.sdk_seam import DEFAULT_JSONSCHEMA_VALIDATOR, extend_validator_with_defaults
 from target_restapi.settings.names import ABOUT
 
 # The SDK's validator: it also fills declared defaults into the config, which the SDK's

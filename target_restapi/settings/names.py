@@ -12,7 +12,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from singer_sdk.helpers import capabilities
+from target_restapi.sdk_seam import capabilities
 
 ABOUT = "see the settings with `target-restapi --about`"
 

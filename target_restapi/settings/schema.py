@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from singer_sdk import typing as th
-
 from target_restapi.auth.settings import auth_properties
 from target_restapi.output.responses import FORMATS as RESPONSE_FORMATS
+from target_restapi.sdk_seam import th
 from target_restapi.shaping.mappings import FIELD_TYPES
 from target_restapi.shaping.shapers import BODY_FORMATS
 from target_restapi.tunnel.settings import SETTING as SSH_TUNNEL
@@ -282,6 +281,32 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
             th.StringType(allowed_values=list(RESPONSE_FORMATS)),
             default="jsonl",
             description="`jsonl` (a line per request), `csv`, or `json` (one array per file).",
+        ),
+        th.Property(
+            "hard_delete",
+            th.BooleanType,
+            default=False,
+            description="Send a record whose `_sdc_deleted_at` is set as one delete request "
+            "(`delete_url`, `delete_method`) instead of a record; when false it is sent as a "
+            "record, the field included (soft delete). See docs/deletes.md.",
+        ),
+        th.Property(
+            "delete_url",
+            th.StringType,
+            description="URL of delete requests, `#{field}` filled from the deleted record "
+            "(e.g. `https://api.example.com/users/#{id}`); default: `url`.",
+        ),
+        th.Property(
+            "delete_method",
+            th.StringType(allowed_values=list(METHODS)),
+            default="DELETE",
+            description="HTTP method of delete requests.",
+        ),
+        th.Property(
+            "delete_payload",
+            th.StringType,
+            description="Body template of delete requests, written like `custom_payload`; "
+            "without it a delete request has no body.",
         ),
         th.Property(
             "verify_tls",

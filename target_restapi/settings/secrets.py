@@ -29,14 +29,15 @@ def secrets_in(config: Mapping[str, Any]) -> list[str]:
     found = tunnel_secrets(config)
     for stream in stream_keys(config):
         values = merged(config, stream)
-        try:
-            url = urlsplit(str(values.get("url") or ""))
-        except ValueError:  # not a URL: the settings check refuses it
-            url = urlsplit("")
-        if url.password:
-            password = unquote(url.password)
-            user = unquote(url.username or "")
-            found += [url.password, password, basic_token(user, password, utf8=True)]
+        for setting in ("url", "delete_url"):
+            try:
+                url = urlsplit(str(values.get(setting) or ""))
+            except ValueError:  # not a URL: the settings check refuses it
+                url = urlsplit("")
+            if url.password:
+                password = unquote(url.password)
+                user = unquote(url.username or "")
+                found += [url.password, password, basic_token(user, password, utf8=True)]
         if values.get("password") is not None:
             password = str(values["password"])
             user = str(values.get("username") or "")

@@ -18,6 +18,7 @@ from target_restapi.delivery.url_safety import check_record_hosts
 from target_restapi.errors import SettingsError
 from target_restapi.output.responses import check_folder
 from target_restapi.settings.checks import method_problem, start_warnings, url_problem
+from target_restapi.settings.deletes import DeleteSettings, delete_settings, unused_delete_settings
 from target_restapi.settings.schema import DEFAULTS, METHODS
 from target_restapi.shaping.mappings import mapping_problems, parse_mappings
 from target_restapi.shaping.payload_templates import (
@@ -64,20 +65,30 @@ class StreamSettings:
     response_file_format: str
     idempotency_key_header: str | None
     answers: AnswerRules
+    deletes: DeleteSettings | None  # None: hard_delete is off
 
-    def check_against_schema(self, schema: Mapping[str, Any]) -> None:
-        """Refuse templates and mappings that name fields the stream's SCHEMA lacks."""
+    def request_of(self, *, delete: bool) -> tuple[str, Template]:
+        """The method and URL template of the stream's requests, or of its delete requests."""
+        if delete and self.deletes is not None:
+            return self.deletes.method, self.deletes.url
+        return self.method, self.url
+
+    def check_against_schema(
+        self, schema: Mapping[str, Any], tap_schema: Mapping[str, Any] | None = None
+    ) -> None:
+        """Refuse templates and mappings that name fields the stream's SCHEMA lacks.
+
+        Delete templates are checked against `tap_schema`, the SCHEMA before the SDK
+        removed its `_sdc_*` properties: a deleted record keeps `_sdc_deleted_at`.
+        """
         templates = [("url", self.url.fields)]
         templates += [(f"headers.{name}", t.fields) for name, t in self.headers.items()]
         payload = self.shape.payload_template()
         if payload is not None:
             templates.append(("custom_payload", payload.fields))
-        problems = [
-            f"setting '{setting}' uses #{{{field}}}, which the SCHEMA does not declare"
-            for setting, fields in templates
-            for field in fields
-            if field != WHOLE_RECORD and schema_node(schema, field) is None
-        ]
+        problems = _undeclared(templates, schema)
+        if self.deletes is not None:
+            problems += _undeclared(self.deletes.templates(), tap_schema or schema)
         problems += [
             f"field_mappings: {problem}"
             for problem in mapping_problems(self.shape.mappings, schema)
@@ -87,6 +98,18 @@ class StreamSettings:
                 f"stream '{self.stream}': " + "; ".join(problems) + "; fix the settings or "
                 "the tap's schema"
             )
+
+
+def _undeclared(
+    templates: list[tuple[str, tuple[str, ...]]], schema: Mapping[str, Any]
+) -> list[str]:
+    """A problem per template field the SCHEMA does not declare."""
+    return [
+        f"setting '{setting}' uses #{{{field}}}, which the SCHEMA does not declare"
+        for setting, fields in templates
+        for field in fields
+        if field != WHOLE_RECORD and schema_node(schema, field) is None
+    ]
 
 
 def merged(config: Mapping[str, Any], stream: str) -> dict[str, Any]:
@@ -186,6 +209,7 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         response_file_format=values["response_file_format"],
         idempotency_key_header=values.get("idempotency_key_header"),
         answers=_answer_rules(values, where),
+        deletes=delete_settings(values, where),
     )
 
 
@@ -291,9 +315,13 @@ def check_all(config: Mapping[str, Any]) -> list[str]:
     resolve(config, "")
     streams = config.get("streams") or {}
     saving = any(merged(config, stream)["save_responses"] for stream in streams)
-    warnings = start_warnings(merged(config, ""), config, saving_elsewhere=saving)
+    top = merged(config, "")
+    warnings = start_warnings(top, config, saving_elsewhere=saving)
+    deleting = any(merged(config, stream)["hard_delete"] for stream in streams)
+    warnings += unused_delete_settings(top, config, deleting_elsewhere=deleting)
     for stream in streams:
         resolve(config, stream)
-        found = start_warnings(merged(config, stream), streams[stream] or {})
+        values, own = merged(config, stream), streams[stream] or {}
+        found = start_warnings(values, own) + unused_delete_settings(values, own)
         warnings += [f"stream '{stream}': {warning}" for warning in found]
     return warnings

@@ -13,16 +13,6 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import msgspec
-from singer_sdk.exceptions import (
-    InvalidJSONSchema,
-    InvalidRecord,
-    MapExpressionError,
-    MissingKeyPropertiesError,
-    RecordsWithoutSchemaException,
-    StreamMapConfigError,
-)
-from singer_sdk.singerlib.encoding import GenericSingerReader
-from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_restapi.errors import (
     InputError,
@@ -31,6 +21,16 @@ from target_restapi.errors import (
     Stopped,
     TargetError,
     Unexpected,
+)
+from target_restapi.sdk_seam import (
+    GenericSingerReader,
+    InvalidInputLine,
+    InvalidJSONSchema,
+    InvalidRecord,
+    MapExpressionError,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+    StreamMapConfigError,
 )
 from target_restapi.singer_input.interruptible import interruptible
 

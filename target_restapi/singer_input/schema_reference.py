@@ -18,7 +18,8 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
-from singer_sdk.exceptions import InvalidJSONSchema
+
+from target_restapi.sdk_seam import InvalidJSONSchema
 
 DETAIL_CHARS = 300
 

@@ -18,10 +18,13 @@ from typing import Any, Union
 
 import fastjsonschema
 import msgspec
-from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError
-from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_restapi.errors import InputError
+from target_restapi.sdk_seam import (
+    BaseJSONSchemaValidator,
+    InvalidRecord,
+    MissingKeyPropertiesError,
+)
 from target_restapi.shaping.bodies import JsonNumber
 from target_restapi.singer_input.fast_schema import compile_fast
 from target_restapi.singer_input.schema_reference import ReferenceCheck

@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import typing as th
-
 from target_restapi.errors import SettingsError
+from target_restapi.sdk_seam import th
 
 if TYPE_CHECKING:
     import paramiko

@@ -59,7 +59,11 @@ def open_tunnels(config: Mapping[str, Any], logger: logging.Logger) -> Tunnels |
             "set it to the server's known_hosts line"
         )
     streams = (config.get("streams") or {}).values()
-    urls = [config.get("url"), *((stream or {}).get("url") for stream in streams)]
+    urls = [
+        layer.get(setting)
+        for layer in (config, *(stream or {} for stream in streams))
+        for setting in ("url", "delete_url")
+    ]
     tunnels = Tunnels(settings, logger)
     try:
         tunnels.check_login()
