@@ -52,7 +52,7 @@ class NoBody:
         """One more record; nothing of it is sent."""
         self.count += 1
 
-    def payload(self) -> None:
+    def finish(self) -> None:
         """No body is sent."""
         return
 
@@ -65,6 +65,8 @@ class DeleteShaper:
 
     def body(self, record: Mapping[str, Any]) -> tuple[Body | MultipartBody | NoBody, Any]:
         """The body for one deleted record, and its item (what an idempotency key hashes)."""
+        body: Body | MultipartBody | NoBody
+        item: Any  # what the shaper's body takes: bytes, or a form's field pairs
         if self._shaper is None:
             body, item = NoBody(), b""
         else:
