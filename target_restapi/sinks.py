@@ -183,6 +183,7 @@ class RestSink(SeamSink):
                     return
             if cut:
                 del self._pending[key]
+                # A cut needs an open batch, so pending is set.
                 self._delivery.send(pending)  # type: ignore[arg-type]
                 pending = None
         if pending is None:
@@ -230,12 +231,14 @@ class RestSink(SeamSink):
             return False
         self.tally.deletes += 1
         if record is None:
+            # Without the decoded record, its raw JSON is always given.
             record = decode_record(raw)  # type: ignore[arg-type]
         route = self._route(record, raw, delete=True)
         if route is None:
             return True
         _key, url, headers = route
         try:
+            # Deleting implies hard_delete, so the delete shaper is set.
             body, item = self._deletes.body(record)  # type: ignore[union-attr]
         except Exception as exc:
             self._delivery.count("not_sent", 1)

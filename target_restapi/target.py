@@ -79,6 +79,7 @@ class TargetRestApi(SeamTarget):
         self.redactor.install()
         for warning in check_all(self.config):
             self.logger.warning("%s", warning)
+        # The SDK types it as its base reader; message_reader_class makes it ours.
         self.reader: SingerLineReader = self.message_reader  # type: ignore[assignment]
         self.stop = self.reader.stop
         self.reader.before_failing = self._before_failing
@@ -219,6 +220,7 @@ class TargetRestApi(SeamTarget):
             and not self.config.get("add_record_metadata")
         )
         if direct:
+            # The SDK types sinks as Sink; every sink of this target is a RestSink.
             self._direct[stream] = self.active_sink(stream)  # type: ignore[assignment]
         else:
             self._direct.pop(stream, None)

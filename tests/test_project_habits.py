@@ -158,7 +158,7 @@ def test_no_comment_or_docstring_points_at_an_issue_number(folder):
 
 
 # The setting, the method that parses it, and the template classes (JsonPayload, ...).
-TEMPLATE_NAMES = re.compile(r"custom_payload|payload_template|[A-Z]\w+Payload")
+TEMPLATE_NAMES = re.compile(r"(custom|delete)_payload|payload_template|[A-Z]\w+Payload")
 
 
 def test_shaping_says_payload_only_for_the_users_template():
@@ -177,7 +177,7 @@ def test_shaping_says_payload_only_for_the_users_template():
         texts += [comment for _, comment in _comments(path)]
         for text in texts:
             for match in re.finditer(r"(\w+[ _-])?payload([ _-]\w+)?", text, re.IGNORECASE):
-                allowed = r"custom[ _]payload.*|.*payload[ _]templates?"
+                allowed = r"(custom|delete)[ _]payload.*|.*payload[ _]templates?"
                 if not re.fullmatch(allowed, match[0], re.IGNORECASE):
                     found.append(f"{path.name}: {match[0]!r}")
     assert not [f for f in found if not TEMPLATE_NAMES.fullmatch(f.rpartition(": ")[2])]

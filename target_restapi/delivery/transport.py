@@ -231,6 +231,7 @@ class Transport:
                 retryable = status in self._retry.statuses
                 if failure is not None:  # a 2xx the answer rules refuse
                     reason = f"answered {status} {response.reason}, but {failure}: {answer}"
+                    # Only answer rules give a 2xx a failure, so they are set here.
                     retryable = self._rules.retry  # type: ignore[union-attr]
                 retry_after = response.headers.get("Retry-After")
             if not retryable or attempt > self._retry.max_retries + renewed:
