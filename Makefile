@@ -37,10 +37,15 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(PY) demo/run.py
 
+# Four pytest-xdist workers: most tests wait on loopback servers, so more workers than
+# cores pays; loadgroup keeps the sshd and Meltano tests each on one worker. PYTEST_WORKERS=0
+# runs in this process (for pdb, or to see a test's own timing).
+PYTEST_WORKERS ?= 4
+
 # pytest exits 5 when it collects no tests: say so loudly, but do not fail on it.
 pytest: venv
 	@if [ ! -d tests ]; then echo "WARNING: no tests/ folder: no tests were run"; exit 0; fi; \
-	rc=0; $(PY) -m pytest tests || rc=$$?; \
+	rc=0; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "WARNING: pytest collected no tests"; exit 0; fi; \
 	exit $$rc
 
@@ -76,10 +81,10 @@ clean:
 .PHONY: meltano-e2e container-test docker-build
 
 meltano-e2e: venv
-	$(PY) -m pytest -ra tests/test_meltano_e2e.py tests/test_plugin_definition.py
+	$(PY) -m pytest -ra tests/end_to_end/test_meltano_e2e.py tests/settings/test_plugin_definition.py
 
 container-test: venv
-	$(PY) -m pytest -ra tests/test_container.py
+	$(PY) -m pytest -ra tests/end_to_end/test_container.py
 
 docker-build:
 	docker build -t target-restapi .

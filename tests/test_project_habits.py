@@ -22,7 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "target_restapi"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-DEV_ONLY = {"pytest", "pytest-httpserver", "hypothesis", "trustme", "pyyaml", "ruff", "mypy"}
+DEV_ONLY = {"pytest", "pytest-httpserver", "pytest-xdist", "hypothesis", "trustme", "pyyaml"}
+DEV_ONLY |= {"ruff", "mypy"}
 
 
 def _recipe(target: str) -> list[str]:

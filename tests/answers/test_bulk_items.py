@@ -11,8 +11,8 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from loopback import Server
 from support.inprocess import run_inprocess
+from support.loopback import Server
 
 SCHEMA = {
     "type": "object",

@@ -11,8 +11,8 @@ import io
 import json
 
 import pytest
-from loopback import Server
 from support.inprocess import run_inprocess
+from support.loopback import Server
 from werkzeug import Response
 
 SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}

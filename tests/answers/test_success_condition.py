@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from loopback import Server
 from support.inprocess import run_inprocess
+from support.loopback import Server
 
 SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}}}
 SECRET = "s3cret-answer-token"

@@ -15,8 +15,8 @@ import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from loopback import Server
 from support.inprocess import run_inprocess
+from support.loopback import Server
 
 DELETE_PATH = re.compile(r"^/d/\d+/(\d+)$")
 SCHEMA = {

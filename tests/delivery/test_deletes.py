@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import NO_RETRY, run_target
-from record_path_helpers import lines, no_traceback, state, the_summary
+from support.record_paths import lines, no_traceback, state, the_summary
+from support.run import NO_RETRY, run_target
 from werkzeug import Response
 
 PROPS = {

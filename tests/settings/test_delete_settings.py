@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_target
+from support.run import run_target
 
 from target_restapi.errors import SettingsError
 from target_restapi.settings.schema import CONFIG_SCHEMA

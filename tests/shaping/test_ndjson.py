@@ -14,8 +14,8 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from conftest import Seen
 from support.inprocess import run_inprocess
+from support.run import Seen
 from werkzeug import Response
 
 SCHEMA = {

@@ -1,6 +1,6 @@
 """A receiver that misbehaves on plan and keeps a ledger of the records it accepted.
 
-Built on tests/loopback.py's `Server`, started once and reused: `begin(faults)` starts a
+Built on tests/support/loopback.py's `Server`, started once and reused: `begin(faults)` starts a
 new run under a fresh URL prefix. Requests are answered in arrival order by the run's
 faults (a status after a delay, or a dropped connection), then with 200. A record is
 received only when its request was answered 2xx; the body is parsed for record ids
@@ -16,8 +16,7 @@ import time
 from collections import Counter, deque
 from typing import Any
 
-from loopback import Answer, Got, Server
-
+from support.loopback import Answer, Got, Server
 from support.singer_cases import Fault
 
 RETRY_AFTER = "1"  # more than max_backoff_seconds: the cap must win
