@@ -22,8 +22,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "target_restapi"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-DEV_ONLY = {"pytest", "pytest-httpserver", "pytest-xdist", "hypothesis", "trustme", "pyyaml"}
-DEV_ONLY |= {"ruff", "mypy"}
+DEV_ONLY = {
+    *("pytest", "pytest-httpserver", "pytest-xdist", "hypothesis", "trustme", "pyyaml"),
+    *("ruff", "mypy"),
+}
 
 
 def _recipe(target: str) -> list[str]:
