@@ -183,11 +183,12 @@ class SingerLineReader(GenericSingerReader[bytes]):
                 except msgspec.DecodeError:
                     env = decode_envelope(line)  # raises the error that names the problem
                 kind = env.type
-                if kind == "RECORD" and env.record and (accept := direct.get(env.stream)):
+                stream = env.stream
+                if kind == "RECORD" and env.record and stream and (accept := direct.get(stream)):
                     accept(env.record)  # the hot path: no message dict, no call in between
                 else:
                     env = checked(env)
-                    if kind == "RECORD" and self.on_record is not None:
+                    if kind == "RECORD" and self.on_record is not None and env.stream is not None:
                         self.on_record(env.stream, env.record)
                     else:
                         callbacks[kind](as_message(env))
