@@ -87,8 +87,11 @@ class RestSink(SeamSink):
             if DELETED_AT not in (self.original_schema.get("properties") or {}):
                 services.notices.warn((DELETED_AT, stream_name), lacks_deleted_at(stream_name))
         self._deleting = False  # the last record was a delete: the next one waits for it
-        # The common batch case skips the layers below for each record (stream/fast_lane.py).
-        self.accept = fast_lane(self, self.accept) or self.accept  # type: ignore[method-assign,assignment]
+        # The common batch case skips the layers below for each record (stream/fast_lane.py);
+        # the instance's `accept` shadows the method, which the lane falls back on.
+        lane = fast_lane(self, self.accept)
+        if lane is not None:
+            self.accept = lane  # type: ignore[method-assign, assignment] # see above
 
     # SDK hooks
 

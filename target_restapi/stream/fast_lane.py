@@ -37,7 +37,7 @@ def fast_lane(sink: RestSink, full: Accept) -> Accept | None:
         return None
     decode = decoder.decode
     pendings = sink._pending
-    key = sink._fixed_route[0]  # type: ignore[index]
+    key = sink._fixed_route[0]  # type: ignore[index] # set: not _needs_record
     tally = sink.tally
     next_seq = sink.tracker.next_seq
     size = settings.batch_size if settings.request_mode == "batch" else float("inf")
