@@ -83,7 +83,7 @@ class UrlUserinfo(AuthBase):
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         """Set Basic auth when the URL carries user-info."""
-        username, password = get_auth_from_url(request.url)
+        username, password = get_auth_from_url(request.url or "")
         if username or password:
             request = BasicAuth(username, password)(request)
         return request
