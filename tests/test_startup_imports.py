@@ -1,4 +1,4 @@
-"""Start-up imports only what a run needs (issue 18; figures in docs/performance.md).
+"""Start-up imports only what a run needs (figures in docs/performance.md).
 
 Each case runs the target in a fresh interpreter and reads back which modules it loaded:
 no timing, so load on the machine cannot make it flaky. The SDK itself imports fsspec,
