@@ -7,6 +7,8 @@ loaded by something else weighs on every row alike.
 Goal 2: single mode, max_concurrency 32, receiver answering after 20 ms, vs floor_single.py.
 Goal 3: one mode with 300,000 records: peak memory of the target.
 Goal 4: batch mode with 200,000 distinct URL groups: peak memory (many_groups.py).
+Start-up: `--about` and an empty input, beside `python -c pass` and `import singer_sdk`
+(startup.py).
 Shared rate: the cost of the Redis step per request (rate_limit_redis_url, a budget too high
 to wait on), when redis-server is on PATH.
 Prints records/s, ratios and peak memory (max RSS of each process, from wait4).
@@ -27,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import startup
 
 HERE = Path(__file__).parent
 PY = sys.executable
@@ -153,6 +157,7 @@ def main() -> None:
     parser.add_argument("--single-records", type=int, default=5_000)
     parser.add_argument("--one-records", type=int, default=300_000)
     parser.add_argument("--runs", type=int, default=3, help="median of N (goal 1), best (2)")
+    parser.add_argument("--startup-runs", type=int, default=11, help="median of N for start-up")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,6 +167,7 @@ def main() -> None:
         generate(small, args.single_records)
         generate(big, args.one_records, pad=60)
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+        startup.report(work, args.startup_runs)  # first: no receiver running yet
 
         fast, port = start_receiver(0)
         try:

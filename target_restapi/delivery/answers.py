@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jmespath
 import msgspec
-from jmespath.exceptions import IncompleteExpressionError, JMESPathError
-from jmespath.parser import ParsedResult
 
 from target_restapi.errors import SettingsError
+
+if TYPE_CHECKING:
+    from target_restapi.delivery.expressions import Expression
 
 SETTINGS = ("success_condition", "item_results", "item_success_condition", "response_fields")
 # With rules set, answers are read up to this size (else 72 KiB): a condition needs the
@@ -30,43 +30,6 @@ RECORD_COLUMNS = ("stream", "keys", "status", "error")
 
 _decode = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder()
-
-
-@dataclass(frozen=True, slots=True)
-class Expression:
-    """A compiled JMESPath expression and the setting it came from."""
-
-    setting: str
-    text: str
-    parsed: ParsedResult
-
-    def search(self, data: Any) -> Any:
-        """The expression's value on `data`; a type error in a function call reads as null."""
-        try:
-            return self.parsed.search(data)
-        except JMESPathError:
-            return None
-
-    def describe(self) -> str:
-        return f"{self.setting} {self.text!r}"
-
-
-def compile_expression(setting: str, text: Any, where: str) -> Expression:
-    """Compile one expression, or raise SettingsError naming the setting and the position."""
-    if not isinstance(text, str) or not text.strip():
-        raise SettingsError(f"{where}: setting '{setting}' must be a JMESPath expression")
-    try:
-        return Expression(setting, text, jmespath.compile(text))
-    except JMESPathError as exc:
-        position = getattr(exc, "lex_position", getattr(exc, "lexer_position", None))
-        at = f" at character {position + 1}" if isinstance(position, int) else ""
-        reason = getattr(exc, "message", None) or getattr(exc, "msg", None) or "syntax error"
-        if isinstance(exc, IncompleteExpressionError):
-            reason = "the expression ends too soon"
-        raise SettingsError(
-            f"{where}: setting '{setting}' is not a valid JMESPath expression{at} "
-            f"({reason}): {text!r}"
-        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +127,16 @@ def _text(value: Any) -> str:
         return _encode.encode(value).decode()
     except (TypeError, msgspec.EncodeError):
         return repr(value)
+
+
+def compile_expression(setting: str, text: Any, where: str) -> Expression:
+    """Compile one expression (see expressions.py).
+
+    jmespath is imported here, by the runs that set an expression, not at start-up.
+    """
+    from target_restapi.delivery import expressions
+
+    return expressions.compile_expression(setting, text, where)
 
 
 def compile_rules(values: Mapping[str, Any], where: str, *, request_mode: str) -> AnswerRules:

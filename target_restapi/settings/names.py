@@ -7,7 +7,6 @@ the SDK's built-ins, as `--about` shows them), so a setting added later is known
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -78,6 +77,8 @@ def _unknown_name(name: str, where: str, known: Iterable[str], top_level: Iterab
 
 def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name most like `name` (case and `-` for `_` forgiven), if any is close."""
+    import difflib  # only a misspelt name needs it: imported then, not at start-up
+
     spelled = {k.lower(): k for k in known}
     found = difflib.get_close_matches(name.lower().replace("-", "_"), spelled, n=1, cutoff=0.6)
     return spelled[found[0]] if found else None
