@@ -25,6 +25,7 @@ from target_restapi.shaping.deletes import DELETED_AT, DeleteShaper, NoBody, is_
 from target_restapi.shaping.shapers import make_shaper
 from target_restapi.singer_input.validation import RecordValidator, decode_record
 from target_restapi.stream.delivery import StreamDelivery
+from target_restapi.stream.fast_lane import fast_lane
 from target_restapi.stream.pending import Pending
 from target_restapi.templates import check_header_value, render_url
 
@@ -86,6 +87,11 @@ class RestSink(SeamSink):
             if DELETED_AT not in (self.original_schema.get("properties") or {}):
                 services.notices.warn((DELETED_AT, stream_name), lacks_deleted_at(stream_name))
         self._deleting = False  # the last record was a delete: the next one waits for it
+        # The common batch case skips the layers below for each record (stream/fast_lane.py);
+        # the instance's `accept` shadows the method, which the lane falls back on.
+        lane = fast_lane(self, self.accept)
+        if lane is not None:
+            self.accept = lane  # type: ignore[method-assign, assignment] # see above
 
     # SDK hooks
 

@@ -222,8 +222,10 @@ class TargetRestApi(SeamTarget):
         if direct:
             # The SDK types sinks as Sink; every sink of this target is a RestSink.
             self._direct[stream] = self.active_sink(stream)  # type: ignore[assignment]
+            self.reader.direct[stream] = self._direct[stream].accept
         else:
             self._direct.pop(stream, None)
+            self.reader.direct.pop(stream, None)
 
     def _on_record(self, stream: str, raw: bytes) -> None:
         """A RECORD straight from the reader: the direct path, or the SDK's for mapped streams."""

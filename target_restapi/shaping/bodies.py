@@ -131,8 +131,8 @@ class Body:
         return len(item) + len(self._separator) if self.count else len(item)
 
     def add(self, item: bytes) -> None:
-        """Append one encoded record."""
-        self.size += self.extra(item)
+        """Append one encoded record (`extra` inlined: this runs for every record)."""
+        self.size += len(item) + len(self._separator) if self.count else len(item)
         if self._file is None:
             self._parts.append(item)
         else:

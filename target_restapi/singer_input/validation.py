@@ -95,7 +95,8 @@ def _struct(schema: dict, name: str, key_properties: tuple[str, ...] = ()) -> An
     missing = required - set(rename.values())
     fields += [(f"k{i}", Any) for i, _ in enumerate(sorted(missing))]
     rename.update({f"k{i}": prop for i, prop in enumerate(sorted(missing))})
-    return msgspec.defstruct(name, fields, rename=rename)
+    # Untracked by the garbage collector: one is made per record, only to be dropped.
+    return msgspec.defstruct(name, fields, rename=rename, gc=False)
 
 
 def _msgspec_decoder(schema: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -163,6 +164,11 @@ class RecordValidator(BaseJSONSchemaValidator):
         if self._decoder is not None:
             return "msgspec"
         return "jsonschema" if self._fast is None else "fastjsonschema"
+
+    @property
+    def raw_decoder(self) -> msgspec.json.Decoder | None:
+        """The msgspec decoder that accepts only valid raw records, if the schema has one."""
+        return self._decoder
 
     def check(self, raw: bytes) -> dict[str, Any] | None:
         """Validate raw record JSON; return the decoded dict when one had to be built."""
