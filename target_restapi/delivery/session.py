@@ -39,16 +39,16 @@ class LeanSession(DotSafeSession):
             return super().prepare_request(request)
         headers = CaseInsensitiveDict(self.headers)
         headers.update(request.headers)
-        prepared = requests.PreparedRequest()
-        prepared.prepare(
-            method=request.method.upper(),
-            url=request.url,
-            headers={name: value for name, value in headers.items() if value is not None},
-            data=request.data,
-            auth=request.auth,
-            cookies=RequestsCookieJar(),  # what merging two empty jars gives
-            hooks=merge_hooks(request.hooks, self.hooks),
+        prepared = requests.PreparedRequest()  # requests' prepare(), in its order
+        prepared.prepare_method(request.method)
+        prepared.prepare_url(request.url, None)
+        prepared.prepare_headers(
+            {name: value for name, value in headers.items() if value is not None}
         )
+        prepared._cookies = RequestsCookieJar()  # empty: no Cookie header to work out
+        prepared.prepare_body(request.data, None, None)
+        prepared.prepare_auth(request.auth, request.url)  # after the body: a signer sees it
+        prepared.prepare_hooks(merge_hooks(request.hooks, self.hooks))
         prepared.url = encode_dot_segments(prepared.url or "")
         return prepared
 
