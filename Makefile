@@ -15,7 +15,7 @@ help:
 	@echo "make demo             deliver sample_data/ to a local receiver, show requests and STATE"
 	@echo "make test             run the tests (pytest), then lint"
 	@echo "make lint             ruff check and ruff format --check"
-	@echo "make bench            run benchmarks/run.py"
+	@echo "make bench            run benchmarks/run.py (BENCH_ARGS=\"--goals 2\": single mode only)"
 	@echo "make about            print the target's --about in markdown"
 	@echo "make readme-settings  regenerate the settings in README.md and meltano.yml"
 	@echo "make readme-check     fail if README.md or meltano.yml settings are out of date"
@@ -55,7 +55,7 @@ lint: venv
 
 bench: venv
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 about: venv
 	@$(VENV)/bin/target-restapi --about --format=markdown

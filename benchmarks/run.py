@@ -45,13 +45,15 @@ def generate(path: Path, records: int, pad: int = 0) -> None:
 
 def measure(command: list[str], input_path: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one process reading `input_path` on stdin."""
-    with input_path.open("rb") as stdin:
+    with input_path.open("rb") as stdin, tempfile.TemporaryFile() as log:
         start = time.perf_counter()
-        proc = subprocess.Popen(command, stdin=stdin, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(command, stdin=stdin, stdout=subprocess.DEVNULL, stderr=log)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(command)}")
+        if os.waitstatus_to_exitcode(status) != 0:  # its log only then: the figures stay legible
+            log.seek(0)
+            sys.stderr.buffer.write(log.read()[-4000:])
+            raise SystemExit(f"failed: {' '.join(command)}")
     return seconds, usage.ru_maxrss / 1024
 
 

@@ -82,7 +82,9 @@ class UrlUserinfo(AuthBase):
     """Basic auth from the URL's `user:password@`, which requests applies only without auth."""
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        """Set Basic auth when the URL carries user-info."""
+        """Set Basic auth when the URL carries user-info (never without an `@`: not parsed)."""
+        if "@" not in (request.url or ""):
+            return request
         username, password = get_auth_from_url(request.url)
         if username or password:
             request = BasicAuth(username, password)(request)
