@@ -13,7 +13,7 @@ FROM python:3.11-slim AS build
 ARG EXTRAS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY target_restapi ./target_restapi
 RUN pip wheel --wheel-dir /wheels ".${EXTRAS:+[$EXTRAS]}"
 

@@ -1,6 +1,6 @@
 # Developer tasks for target-restapi. Needs only Python 3.11+ and make.
 #   make demo   run the target against a local receiver (see demo/run.py)
-#   make test   tests, then lint
+#   make test   tests, then lint (ruff and mypy)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,13 +8,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LINT_PATHS := $(wildcard target_restapi tests benchmarks demo scripts)
 
-.PHONY: help venv demo test pytest lint bench about readme-settings readme-check clean
+.PHONY: help venv demo test pytest lint typecheck bench about readme-settings readme-check clean
 
 help:
-	@echo "make venv             create .venv and install the target with test extras"
+	@echo "make venv             create .venv: the target, editable, and the dev dependency group"
 	@echo "make demo             deliver sample_data/ to a local receiver, show requests and STATE"
 	@echo "make test             run the tests (pytest), then lint"
-	@echo "make lint             ruff check and ruff format --check"
+	@echo "make lint             ruff check, ruff format --check and mypy"
+	@echo "make typecheck        mypy over target_restapi/ only"
 	@echo "make bench            run benchmarks/run.py (BENCH_ARGS=\"--goals 2\": single mode only)"
 	@echo "make about            print the target's --about in markdown"
 	@echo "make readme-settings  regenerate the settings in README.md and meltano.yml"
@@ -23,13 +24,14 @@ help:
 venv: $(STAMP)
 
 # Reinstalls whenever pyproject.toml changes; a failed install leaves no stamp.
+# Dependency groups (pyproject.toml) need pip 25.1 or later: the venv's pip is upgraded first.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
 	  rm -rf $(VENV); \
 	  echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu install python3-venv" >&2; \
 	  exit 1; }
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade 'pip>=25.1'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e . --group dev
 	@touch $(STAMP)
 
 demo: venv
@@ -52,9 +54,14 @@ test: pytest lint
 lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+
+# mypy's settings and paths are in pyproject.toml ([tool.mypy]).
+typecheck: venv
+	$(VENV)/bin/mypy
 
 bench: venv
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --group bench
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 about: venv
@@ -67,7 +74,7 @@ readme-check: venv
 	$(PY) scripts/sync_settings_docs.py --check
 
 clean:
-	rm -rf $(VENV) demo/out .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo/out .pytest_cache .ruff_cache .mypy_cache
 
 # Meltano and container. The Meltano end-to-end test installs Meltano once into
 # .cache/meltano-venv; `make test` runs it too (SKIP_MELTANO_E2E=1 skips it).

@@ -166,7 +166,8 @@ class SeamTarget(Target):
     @classmethod
     def env_var_prefix(cls) -> str:
         """The prefix of the target's settings in the environment (TARGET_RESTAPI_)."""
-        return cls._env_var_prefix
+        prefix: str = cls._env_var_prefix
+        return prefix
 
     @property
     def settings_dict(self) -> dict:

@@ -91,7 +91,8 @@ class OutputFiles:
         return self._responses[stream]
 
     def close(self) -> None:
-        for file in [*self._errors.values(), *self._responses.values()]:
+        files: list[ErrorFile | ResponseFile] = [*self._errors.values(), *self._responses.values()]
+        for file in files:
             file.close()
 
 

@@ -147,7 +147,7 @@ class RestSink(SeamSink):
     def accept(self, raw: bytes) -> None:
         """A record straight from the input: validate its raw JSON, decode only if needed."""
         validator = self._validator_kept
-        record = None if validator is None else validator.check(raw)  # type: ignore[attr-defined]
+        record = None if validator is None else validator.check(raw)
         if record is None and (self._needs_record or validator is None):
             record = decode_record(raw)
             if validator is None:
@@ -159,9 +159,12 @@ class RestSink(SeamSink):
         self.tally.received += 1
         if self._deletes is not None and self._deleted(record, raw):
             return
-        route = self._fixed_route or self._route(record, raw)
+        route = self._fixed_route
         if route is None:
-            return
+            assert record is not None, "without a fixed route, accept decodes every record"
+            route = self._route(record, raw)
+            if route is None:
+                return
         key, url, headers = route
         seq = self.tracker.next_seq()
         mode = self.settings.request_mode
@@ -170,7 +173,7 @@ class RestSink(SeamSink):
         cap = self.settings.batch_max_bytes
         if cap is not None:
             body = None if pending is None else pending.body
-            cut = body is not None and body.size + body.extra(item) > cap
+            cut = isinstance(body, Body | MultipartBody) and body.size + body.extra(item) > cap
             if cut:
                 item = self._item(record, raw, None, url)  # it will start a new body
             if pending is None or cut:
@@ -180,6 +183,7 @@ class RestSink(SeamSink):
                     return
             if cut:
                 del self._pending[key]
+                # A cut needs an open batch, so pending is set.
                 self._delivery.send(pending)  # type: ignore[arg-type]
                 pending = None
         if pending is None:
@@ -204,8 +208,8 @@ class RestSink(SeamSink):
         if pending.records is not None:
             pending.records.add(raw if raw is not None else encode_json(record))
         if pending.digest is not None:
-            keys = [record.get(name) for name in self.key_properties]
-            pending.digest.update(encode_json([keys, item]))
+            values = [record.get(name) for name in self.key_properties]
+            pending.digest.update(encode_json([values, item]))
         if self._keep_keys:
             keys = {name: record.get(name) for name in self.key_properties}
             if self._all_keys or not pending.keys:
@@ -227,12 +231,14 @@ class RestSink(SeamSink):
             return False
         self.tally.deletes += 1
         if record is None:
+            # Without the decoded record, its raw JSON is always given.
             record = decode_record(raw)  # type: ignore[arg-type]
         route = self._route(record, raw, delete=True)
         if route is None:
             return True
         _key, url, headers = route
         try:
+            # Deleting implies hard_delete, so the delete shaper is set.
             body, item = self._deletes.body(record)  # type: ignore[union-attr]
         except Exception as exc:
             self._delivery.count("not_sent", 1)

@@ -79,6 +79,7 @@ class TargetRestApi(SeamTarget):
         self.redactor.install()
         for warning in check_all(self.config):
             self.logger.warning("%s", warning)
+        # The SDK types it as its base reader; message_reader_class makes it ours.
         self.reader: SingerLineReader = self.message_reader  # type: ignore[assignment]
         self.stop = self.reader.stop
         self.reader.before_failing = self._before_failing
@@ -157,7 +158,7 @@ class TargetRestApi(SeamTarget):
         return problems
 
     @classmethod
-    def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
+    def invoke(cls, **kwargs: Any) -> None:
         """Run, turning errors the user can act on into one clear line and exit code 1."""
         try:
             super().invoke(**kwargs)
@@ -178,7 +179,8 @@ class TargetRestApi(SeamTarget):
         """
         return ConfigArgs.from_cli(value)
 
-    def add_sink(
+    # Final in the SDK; overridden so that a mapped stream inherits its source's entry.
+    def add_sink(  # type: ignore[misc]
         self, stream_name: str, schema: dict, key_properties: Sequence[str] | None = None
     ) -> Sink:
         """A stream that stream_maps renamed or copied takes its source's `streams` entry."""
@@ -218,6 +220,7 @@ class TargetRestApi(SeamTarget):
             and not self.config.get("add_record_metadata")
         )
         if direct:
+            # The SDK types sinks as Sink; every sink of this target is a RestSink.
             self._direct[stream] = self.active_sink(stream)  # type: ignore[assignment]
         else:
             self._direct.pop(stream, None)
@@ -300,7 +303,8 @@ class TargetRestApi(SeamTarget):
 
     def _wind_down(self, *, send: bool) -> None:
         # A SCHEMA change that failed leaves the stream's old sink parked: it counts too.
-        sinks = [*self.parked_sinks(), *self._sinks()]
+        parked = [sink for sink in self.parked_sinks() if isinstance(sink, RestSink)]
+        sinks = [*parked, *self._sinks()]
         services = self.services
         try:
             if send:
@@ -344,7 +348,8 @@ class TargetRestApi(SeamTarget):
         self.reader.interrupt(signum)
 
     def _sinks(self) -> list[RestSink]:
-        return self.active_sinks()  # type: ignore[return-value]
+        """The active sinks, which the SDK types as its Sink: all are RestSinks."""
+        return [sink for sink in self.active_sinks() if isinstance(sink, RestSink)]
 
     @staticmethod
     def _write_state_line(value: bytes) -> None:

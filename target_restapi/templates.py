@@ -43,7 +43,7 @@ def lookup(record: Mapping[str, Any], path: str) -> Any:
 
 def schema_node(schema: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
     """The schema of a field by name or dotted path, or None when it is not declared."""
-    properties = schema.get("properties") or {}
+    properties: Mapping[str, Mapping[str, Any]] = schema.get("properties") or {}
     if path in properties:
         return properties[path]
     node: Mapping[str, Any] = schema

@@ -83,9 +83,10 @@ class UrlUserinfo(AuthBase):
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         """Set Basic auth when the URL carries user-info (never without an `@`: not parsed)."""
-        if "@" not in (request.url or ""):
+        url = request.url or ""
+        if "@" not in url:
             return request
-        username, password = get_auth_from_url(request.url)
+        username, password = get_auth_from_url(url)
         if username or password:
             request = BasicAuth(username, password)(request)
         return request

@@ -74,9 +74,10 @@ class OAuth2ClientCredentials(AuthBase):
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         """Set the current token, fetching one first when there is none or it runs out."""
         with self._lock:
-            if self._header is None or time.monotonic() >= self._renew_at:
-                self._fetch()
-            request.headers["Authorization"] = self._header
+            header = self._header
+            if header is None or time.monotonic() >= self._renew_at:
+                header = self._fetch()
+            request.headers["Authorization"] = header
         return request
 
     def renew(self, response: requests.Response) -> bool:
@@ -86,7 +87,7 @@ class OAuth2ClientCredentials(AuthBase):
                 self._renew_at = 0.0
         return True
 
-    def _fetch(self) -> None:
+    def _fetch(self) -> str:
         asked = time.monotonic()
         where = f"the OAuth2 token endpoint {redact_url(self._url)}"
         try:
@@ -119,6 +120,7 @@ class OAuth2ClientCredentials(AuthBase):
             )
         self._header = f"Bearer {access}"
         self._renew_at = asked + _lifetime(token.get("expires_in"))
+        return self._header
 
 
 def _lifetime(expires_in: Any) -> float:

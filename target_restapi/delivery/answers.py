@@ -9,7 +9,7 @@ length); for the others it lists which entries fail `item_success_condition` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,9 +114,9 @@ class AnswerRules:
         try:
             document = _decode.decode(content)
         except (msgspec.DecodeError, UnicodeDecodeError):
-            if needs_json:
-                setting = (self.success or self.items).setting  # type: ignore[union-attr]
-                return Verdict(failure=f"its answer is not JSON, so {setting} cannot be read")
+            rule = self.success or self.items
+            if rule is not None:
+                return Verdict(failure=f"its answer is not JSON, so {rule.setting} cannot be read")
             return Verdict(fields=[None] * records if self.fields else None)
         if self.success is not None:
             result = self.success.search(document)
@@ -151,7 +151,7 @@ class Verdict:
     failure: str | None = None
     entries: list[Any] | None = None
     failed: list[int] = field(default_factory=list)
-    fields: list[dict[str, Any] | None] | None = None  # one per record, in order
+    fields: Sequence[dict[str, Any] | None] | None = None  # one per record, in order
 
 
 def entry_text(entry: Any) -> str:

@@ -16,9 +16,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool
+
+if TYPE_CHECKING:  # the mixin is only ever mixed into urllib3 connection classes
+    from urllib3.connection import HTTPConnection as _Connection
+else:
+    _Connection = object
 
 STOP_GRACE_SECONDS = 3.0  # a request in flight at a stop may finish within this
 POLL_SECONDS = 0.2  # how soon a stop is noticed while requests are in flight
@@ -134,14 +140,14 @@ def _current_watch() -> Watch | None:
     return getattr(_current, "watch", None)
 
 
-class _Watched:
+class _Watched(_Connection):
     """Mixin for urllib3 connections: join the request of the sending thread's Watch."""
 
     def connect(self) -> None:
         watch = _current_watch()
         if watch is not None:
             watch.attach(self)
-        super().connect()  # type: ignore[misc]
+        super().connect()
         if watch is not None and watch.expired is not None:
             _shut(self)
 
@@ -149,7 +155,7 @@ class _Watched:
         watch = _current_watch()
         if watch is not None:
             watch.attach(self)
-        super().request(*args, **kwargs)  # type: ignore[misc]
+        super().request(*args, **kwargs)
 
 
 _watched_classes: dict[type, type] = {}
@@ -170,5 +176,6 @@ class WatchedAdapter(HTTPAdapter):
     def get_connection_with_tls_context(self, *args: Any, **kwargs: Any) -> Any:
         """The pool for a request, its connections made watchable."""
         pool = super().get_connection_with_tls_context(*args, **kwargs)
-        pool.ConnectionCls = _watched(pool.ConnectionCls)
+        if isinstance(pool, HTTPConnectionPool):  # https pools too: they subclass it
+            pool.ConnectionCls = _watched(pool.ConnectionCls)
         return pool

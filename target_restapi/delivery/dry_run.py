@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+from typing import IO
 
 import requests
 from requests.auth import AuthBase
@@ -62,7 +63,7 @@ class DryRunTransport:
             )
         return None, 1, None
 
-    def _body(self, body: object, *, gzipped: bool) -> str:
+    def _body(self, body: bytes | IO[bytes] | None, *, gzipped: bool) -> str:
         """The body's start, masked first, then cut (a secret cut in half would show)."""
         text, more = _text(body, gzipped=gzipped)
         return self._redactor.clip(text, BODY_CHARS, cut=more)
@@ -77,14 +78,14 @@ class DryRunTransport:
         )
 
 
-def _text(body: object, *, gzipped: bool) -> tuple[str, bool]:
+def _text(body: bytes | IO[bytes] | None, *, gzipped: bool) -> tuple[str, bool]:
     """The start of a body (bytes or a spooled file) as text, and whether the body goes on.
 
     Twice what is shown is read: masking may shorten it. A gzip body is shown decompressed.
     """
     if body is None:
         return "", False
-    source = body if hasattr(body, "read") else io.BytesIO(body)  # type: ignore[arg-type]
+    source = io.BytesIO(body) if isinstance(body, bytes) else body
     source.seek(0)
     data = (gzip.GzipFile(fileobj=source) if gzipped else source).read(2 * BODY_CHARS + 1)
     source.seek(0)

@@ -36,6 +36,7 @@ def item_failures(
     condition = rules.item_success.describe()  # type: ignore[union-attr]  # set when failed
     failures = []
     for index in verdict.failed:
+        # A verdict with failed items always has their entries.
         entry = excerpt(entry_text(verdict.entries[index]), redactor)  # type: ignore[index]
         problem = f"item {index + 1} of {count} fails {condition}: {entry}"
         failures.append(ItemFailure(index, problem, entry))

@@ -12,10 +12,18 @@ import logging
 import threading
 import time
 from types import TracebackType
+from typing import Protocol
 
 from target_restapi.errors import Stopped
 
 logger = logging.getLogger("target-restapi")
+
+
+class Pace(Protocol):
+    """What gates each attempt's start: this process's RateLimit, or a SharedRateLimit."""
+
+    def wait(self, stop: threading.Event) -> None:
+        """Block until a request may start; raise Stopped when a stop is asked for."""
 
 
 class RateLimit:

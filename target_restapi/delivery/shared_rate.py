@@ -106,7 +106,7 @@ def derived_key(url: str) -> str | None:
         return None
     try:
         parts = urlsplit(url)
-        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), "")
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower()) or ""
     except ValueError:  # malformed (refused when a request is made): named as written
         return f"{KEY_PREFIX}{scheme.lower()}://{authority.rpartition('@')[2].lower()}"
     host = parts.hostname or ""

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from http.cookiejar import DefaultCookiePolicy
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import requests
 from requests.auth import AuthBase
 
 from target_restapi.delivery.answers import ANSWER_BYTES, AnswerRules, Verdict
 from target_restapi.delivery.deadline import STOP_GRACE_SECONDS, Watch, Watchdog, WatchedAdapter
-from target_restapi.delivery.pacing import AdaptiveLimit, RateLimit
+from target_restapi.delivery.pacing import AdaptiveLimit, Pace
 from target_restapi.delivery.retry import RetryPolicy
 from target_restapi.delivery.session import LeanSession
 from target_restapi.errors import DeliveryError, Stopped
@@ -87,7 +87,7 @@ def keep_start(response: requests.Response, *, limit: int = KEPT_BYTES, **_: obj
             response.raw.close()  # closes the connection: the rest is never read
             break
     response._content = bytes(kept[:limit])  # what .content returns
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]  # private to requests, unstubbed
 
 
 def excerpt(text: str, redactor: Redactor, *, cut: bool = False, limit: int = EXCERPT_CHARS) -> str:
@@ -154,7 +154,7 @@ class Transport:
         redactor: Redactor,
         connections: Connections | None = None,
         cert: str | tuple[str, str] | None = None,
-        rate: RateLimit | None = None,
+        rate: Pace | None = None,
         in_flight: AdaptiveLimit | None = None,
         rules: AnswerRules | None = None,
     ) -> None:
@@ -177,7 +177,8 @@ class Transport:
         self._rate = rate
         self._in_flight = in_flight
         self._rules = rules if rules is not None and rules.active else None
-        self._hooks = None  # the session's: answers kept up to KEPT_BYTES
+        # None: the session's hooks, which keep answers up to KEPT_BYTES
+        self._hooks: dict[str, list[Callable[..., Any]]] | None = None
         if self._rules is not None:  # a condition needs the whole JSON body: read more
             keep = partial(keep_start, limit=ANSWER_BYTES)
             self._hooks = {"response": [_refuse_method_changing_redirects, keep]}
@@ -230,6 +231,7 @@ class Transport:
                 retryable = status in self._retry.statuses
                 if failure is not None:  # a 2xx the answer rules refuse
                     reason = f"answered {status} {response.reason}, but {failure}: {answer}"
+                    # Only answer rules give a 2xx a failure, so they are set here.
                     retryable = self._rules.retry  # type: ignore[union-attr]
                 retry_after = response.headers.get("Retry-After")
             if not retryable or attempt > self._retry.max_retries + renewed:
@@ -260,7 +262,7 @@ class Transport:
         with self._in_flight or nullcontext():
             if self._rate is not None:
                 self._rate.wait(self._stop)
-            if hasattr(request.body, "seek"):
+            if request.body is not None and not isinstance(request.body, bytes):
                 request.body.seek(0)  # a retried spooled body starts again from its beginning
             try:
                 with self._watchdog.watch(self._timeout) as watch:

@@ -60,12 +60,13 @@ def _describe(error: ValidationError) -> str:
     name = setting_name(error.absolute_path)
     if error.validator == "required":
         present = error.instance if isinstance(error.instance, Mapping) else {}
-        missing = [n for n in error.validator_value if n not in present]
+        required = error.validator_value if isinstance(error.validator_value, list) else []
+        missing = [n for n in required if n not in present]
         where = f"setting '{name}' lacks" if name else "the settings lack"
         return f"{where} {', '.join(repr(n) for n in missing)}, which is required; add it"
     shown = _shown(error)
     if error.validator in ("enum", "type", "const", *_BOUNDS):
-        return f"setting '{name}' {shown}; use {_expected(error.schema)}"
+        return f"setting '{name}' {shown}; use {_expected(_schema(error))}"
     return f"setting '{name}' {shown}, which is not allowed there; {ABOUT}"
 
 
@@ -83,9 +84,15 @@ def _shown(error: ValidationError) -> str:
 
 def _public(error: ValidationError) -> bool:
     """Whether the value may be shown: not a secret by schema, nor a credential by name."""
-    secret = error.schema.get("secret") or error.schema.get("writeOnly")
+    schema = _schema(error)
+    secret = schema.get("secret") or schema.get("writeOnly")
     names = [str(step) for step in error.absolute_path]
     return not secret and not any(is_secret_header(n) for n in names) and "headers" not in names
+
+
+def _schema(error: ValidationError) -> Mapping[str, Any]:
+    """The failing schema; jsonschema types it loosely (a bool schema, or unset)."""
+    return error.schema if isinstance(error.schema, Mapping) else {}
 
 
 def _expected(schema: Mapping[str, Any]) -> str:

@@ -25,7 +25,7 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
     Per stream there are no defaults: the SDK fills declared defaults into the config,
     and a filled-in default would override the top-level value.
     """
-    properties = [
+    properties: list[th.Property[Any]] = [
         th.Property(
             "url",
             th.StringType,
@@ -182,7 +182,8 @@ def _request_properties(*, top_level: bool) -> list[th.Property]:
         ),
         th.Property(
             "timeout_seconds",
-            th.NumberType(minimum=0.001),
+            # singer_sdk annotates bounds as int; JSON Schema and its runtime take a float
+            th.NumberType(minimum=0.001),  # type: ignore[arg-type]
             default=60,
             description="Time limit for a whole request: connecting, sending it and reading "
             "the answer; a request past it counts as a timeout (retried).",

@@ -247,7 +247,7 @@ def tls_verify(config: Mapping[str, Any], stream: str) -> bool | str:
 
 
 def _shape(values: Mapping[str, Any], where: str) -> Shape:
-    """Parse the payload-shaping settings, refusing a bad template before any input."""
+    """Parse the body-shaping settings, refusing a bad template before any input."""
     if values.get("custom_payload") is not None and values.get("field_mappings"):
         raise SettingsError(
             f"{where}: 'custom_payload' and 'field_mappings' both shape the body; use one"
@@ -277,7 +277,7 @@ def _shape(values: Mapping[str, Any], where: str) -> Shape:
         template = shape.payload_template()
     except ValueError as exc:
         raise SettingsError(f"{where}: {exc}; fix the template") from None
-    if isinstance(template, TextPayload | FormPayload):
+    if shape.custom_payload is not None and isinstance(template, TextPayload | FormPayload):
         problem = whole_record_problem("custom_payload", Template.parse(shape.custom_payload))
         if problem:
             raise SettingsError(f"{where}: {problem} (body_format {shape.body_format})")
@@ -293,8 +293,8 @@ def _shape(values: Mapping[str, Any], where: str) -> Shape:
             "into the template"
         )
     in_object = shape.nested_attribute is None  # else they sit beside the records
-    json_template = isinstance(template, JsonPayload | NdjsonPayload)
-    if shape.static_fields and in_object and json_template and not template.is_object:
+    not_object = isinstance(template, JsonPayload | NdjsonPayload) and not template.is_object
+    if shape.static_fields and in_object and not_object:
         nesting = "" if shape.body_format == "ndjson" else ", or turn on send_as_nested_attribute"
         raise SettingsError(
             f"{where}: 'static_fields' go into the body object, but 'custom_payload' is "

@@ -31,6 +31,7 @@ class JsonNumber(Decimal):
     """A JSON number with a fraction or exponent, exact, that keeps its spelling (`1e3`)."""
 
     __slots__ = ("text",)
+    text: str
 
     def __new__(cls, text: str) -> JsonNumber:
         number = super().__new__(cls, text)
@@ -45,7 +46,7 @@ _encoder = msgspec.json.Encoder(
     decimal_format="number", enc_hook=lambda number: msgspec.Raw(number.text.encode())
 )
 
-Payload = bytes | IO[bytes]
+BodyBytes = bytes | IO[bytes]  # a finished body: bytes, or a spooled file
 
 
 def encode_json(value: Any) -> bytes:
@@ -53,13 +54,13 @@ def encode_json(value: Any) -> bytes:
     return _encoder.encode(value)
 
 
-def gzip_payload(payload: Payload) -> Payload:
-    """The payload gzip-compressed: bytes stay bytes, a spooled file streams into another."""
-    if isinstance(payload, bytes):
-        return gzip.compress(payload, compresslevel=6)
+def gzip_body(body: BodyBytes) -> BodyBytes:
+    """The body gzip-compressed: bytes stay bytes, a spooled file streams into another."""
+    if isinstance(body, bytes):
+        return gzip.compress(body, compresslevel=6)
     packed = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     with gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=6) as zipped:
-        shutil.copyfileobj(payload, zipped)
+        shutil.copyfileobj(body, zipped)
     packed.seek(0)
     return packed
 
@@ -140,7 +141,7 @@ class Body:
             self._file.write(item)
         self.count += 1
 
-    def payload(self) -> Payload:
+    def finish(self) -> BodyBytes:
         """The finished body: bytes, or a file positioned at its start."""
         if self._file is None:
             return self._opening + self._separator.join(self._parts) + self._closing
@@ -165,10 +166,10 @@ class NdjsonBody(Body):
             item = bytes(item).replace(b"\r", b" ")
         super().add(item)
 
-    def payload(self) -> Payload:
+    def finish(self) -> BodyBytes:
         """The finished body, with no CR in it."""
-        payload = super().payload()
-        return payload.replace(b"\r", b" ") if isinstance(payload, bytes) else payload
+        data = super().finish()
+        return data.replace(b"\r", b" ") if isinstance(data, bytes) else data
 
 
 class MultipartBody:
@@ -196,7 +197,7 @@ class MultipartBody:
         self._fields.extend(item)
         self.count += 1
 
-    def payload(self) -> Payload:
+    def finish(self) -> BodyBytes:
         """The encoded body; `content_type` then carries its boundary."""
         body, self.content_type = encode_multipart_formdata(self._fields + self._closing)
         return body

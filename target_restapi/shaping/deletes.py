@@ -35,6 +35,7 @@ def is_deleted(record: Mapping[str, Any] | None, raw: bytes | None) -> bool:
     """
     if record is not None:
         return record.get(DELETED_AT) is not None
+    # Without the decoded record, its raw JSON is always given.
     return _mark.decode(raw).deleted_at is not None  # type: ignore[arg-type]
 
 
@@ -52,7 +53,7 @@ class NoBody:
         """One more record; nothing of it is sent."""
         self.count += 1
 
-    def payload(self) -> None:
+    def finish(self) -> None:
         """No body is sent."""
         return
 
@@ -60,11 +61,13 @@ class NoBody:
 class DeleteShaper:
     """The body of each delete request: none, or `delete_payload` filled from the record."""
 
-    def __init__(self, payload: Shape | None, columns: Sequence[str]) -> None:
-        self._shaper = None if payload is None else make_shaper(payload, columns, single=True)
+    def __init__(self, template: Shape | None, columns: Sequence[str]) -> None:
+        self._shaper = None if template is None else make_shaper(template, columns, single=True)
 
     def body(self, record: Mapping[str, Any]) -> tuple[Body | MultipartBody | NoBody, Any]:
         """The body for one deleted record, and its item (what an idempotency key hashes)."""
+        body: Body | MultipartBody | NoBody
+        item: Any  # what the shaper's body takes: bytes, or a form's field pairs
         if self._shaper is None:
             body, item = NoBody(), b""
         else:

@@ -37,7 +37,7 @@ NDJSON_TYPE = "application/x-ndjson"
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """How a stream's records become a body: the payload-shaping settings, parsed."""
+    """How a stream's records become a body: the body-shaping settings, parsed."""
 
     body_format: str = "json"
     custom_payload: str | None = None
@@ -50,17 +50,25 @@ class Shape:
 
     def payload_template(self) -> JsonPayload | NdjsonPayload | FormPayload | TextPayload | None:
         """The parsed custom payload; ValueError says what is wrong with it."""
+        if self.body_format in ("json", "ndjson"):
+            return self.json_template()
+        if self.body_format == "csv":
+            return self.csv_template()
+        return None if self.custom_payload is None else FormPayload(self.custom_payload)
+
+    def json_template(self) -> JsonPayload | NdjsonPayload | None:
+        """The custom payload of a JSON or NDJSON body (one document per line)."""
         if self.custom_payload is None:
             return None
-        if self.body_format == "json":
-            return JsonPayload(self.custom_payload)
         if self.body_format == "ndjson":
             return NdjsonPayload(self.custom_payload)
-        if self.body_format == "csv":
-            return TextPayload(
-                self.custom_payload, partial(csv_escape, delimiter=self.csv_delimiter)
-            )
-        return FormPayload(self.custom_payload)
+        return JsonPayload(self.custom_payload)
+
+    def csv_template(self) -> TextPayload | None:
+        """The custom payload as a CSV line, its values quoted for `csv_delimiter`."""
+        if self.custom_payload is None:
+            return None
+        return TextPayload(self.custom_payload, partial(csv_escape, delimiter=self.csv_delimiter))
 
     def records_key(self, *, single: bool) -> str | None:
         """The body key that holds the records, which no static field may take.
@@ -213,7 +221,7 @@ class JsonShaper:
 
     def __init__(self, shape: Shape, *, single: bool) -> None:
         self._shape = shape
-        self._template = shape.payload_template()
+        self._template = shape.json_template()
         self._static = dict(shape.static_fields)
         self._merge_static = bool(self._static) and shape.nested_attribute is None
         self.raw_ok = self._template is None and not shape.mappings and not self._merge_static
@@ -290,7 +298,7 @@ class CsvShaper:
     def __init__(self, shape: Shape, columns: Sequence[str]) -> None:
         self._shape = shape
         self.raw_ok = False
-        self._template = shape.payload_template()
+        self._template = shape.csv_template()
         self._static = dict(shape.static_fields)
         named = [m.field_name for m in shape.mappings] or list(columns)
         self._columns = named + [name for name in self._static if name not in named]
@@ -341,11 +349,11 @@ class FormShaper:
         if self._prefix is None and self._static:
             taken = {key for key, _ in fields}
             fields += [(k, v) for k, v in self._static.items() if k not in taken]
-        pairs = self._pairs(fields)
+        leaves = self._pairs(fields)
         if self._prefix is not None:
-            pairs = [(f"{self._prefix}[{index}][{head}]{rest}", v) for head, rest, v in pairs]
+            pairs = [(f"{self._prefix}[{index}][{head}]{rest}", v) for head, rest, v in leaves]
         else:
-            pairs = [(head + rest, v) for head, rest, v in pairs]
+            pairs = [(head + rest, v) for head, rest, v in leaves]
         return pairs if self._multipart else urlencode(pairs).encode()
 
     def new_body(self, *, spool: bool) -> Body | MultipartBody:

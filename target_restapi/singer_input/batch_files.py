@@ -74,7 +74,7 @@ def _file_lines(name: str, location: str, gzipped: bool) -> Iterator[tuple[str, 
     where = f"BATCH file '{name}'"
     with ExitStack() as files:
         try:
-            file: IO[bytes] = files.enter_context(_open(location))
+            file: IO[bytes] | gzip.GzipFile = files.enter_context(_open(location))
             if gzipped:
                 file = files.enter_context(gzip.GzipFile(fileobj=file))
         except Exception as exc:  # missing, unreadable, or an fsspec protocol not installed

@@ -52,7 +52,7 @@ _EXACT_DIVISION = decimal.Context(traps=[decimal.Inexact, decimal.InvalidOperati
 class _Exact(Decimal):
     """A schema number that fastjsonschema writes into its code as an exact Decimal."""
 
-    def __format__(self, spec: str) -> str:
+    def __format__(self, spec: str, context: decimal.Context | None = None, /) -> str:
         return f"Decimal('{Decimal.__str__(self)}')"
 
 
@@ -70,6 +70,7 @@ class _IntegerType(type):
 class _Integer(metaclass=_IntegerType):
     """`int` to the generated code: converts as `int`; its `integer` check admits `7.0`."""
 
+    # Returns an int, not an _Integer, as the generated code's `int(...)` must.
     def __new__(cls, value: Any) -> int:  # type: ignore[misc]
         return int(value)
 
@@ -138,7 +139,7 @@ def compile_fast(schema: dict[str, Any], keys: tuple[str, ...]) -> Callable[[Any
         return None  # e.g. `[$]`, which its rewrite of `$` breaks: the reference copes
     namespace: dict[str, Any] = {"int": _Integer}
     exec(code, namespace)  # as fastjsonschema.compile does, with `int` widened
-    check = namespace["validate"]
+    check: Callable[[Any], Any] = namespace["validate"]
     if "multipleOf" not in code:
         return check
 

@@ -170,7 +170,7 @@ class SingerLineReader(GenericSingerReader[bytes]):
                     continue
                 env = decode_envelope(line)
                 kind = env.type
-                if kind == "RECORD" and self.on_record is not None:
+                if kind == "RECORD" and self.on_record is not None and env.stream is not None:
                     self.on_record(env.stream, env.record)  # the hot path: no message dict
                 else:
                     callbacks[kind](as_message(env))

@@ -13,6 +13,7 @@ only passes the record on to the next check.
 from __future__ import annotations
 
 import functools
+from types import GenericAlias
 from typing import Any, Union
 
 import fastjsonschema
@@ -64,7 +65,7 @@ def _type_of(schema: Any, name: str) -> Any:
             raise _Unsupported
         return Any
     kinds = [declared] if isinstance(declared, str) else list(declared)
-    members = []
+    members: list[Any] = []
     for kind in kinds:
         if kind in SIMPLE:
             members.append(SIMPLE[kind])
@@ -72,7 +73,9 @@ def _type_of(schema: Any, name: str) -> Any:
             shaped = "properties" in schema or "required" in schema
             members.append(_struct(schema, name) if shaped else dict)
         elif kind == "array":
-            members.append(list[_type_of(schema["items"], name)] if "items" in schema else list)
+            members.append(
+                GenericAlias(list, _type_of(schema["items"], name)) if "items" in schema else list
+            )
         else:
             raise _Unsupported
     if str in members and len(members) > 1 and any(m in (dict, list) for m in members):
@@ -120,7 +123,7 @@ class _Schema:
     def __init__(self, schema: dict[str, Any], stream: str, keys: tuple[str, ...]) -> None:
         self.schema, self.stream, self.keys = schema, stream, keys
         try:
-            self.text = msgspec.json.encode([schema, keys], order="deterministic")
+            self.text: bytes | int = msgspec.json.encode([schema, keys], order="deterministic")
         except (TypeError, msgspec.EncodeError):  # not JSON: equal to itself only
             self.text = id(self)
 

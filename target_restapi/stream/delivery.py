@@ -215,8 +215,8 @@ class StreamDelivery:
         count = pending.body.count
         if self.settings.answers.fields:
             status = None if response is None else response.status_code
-            keys = pending.keys if self.all_keys else []
-            results = record_results(count, keys, error, verdict, failures)
+            record_keys = pending.keys if self.all_keys else []
+            results = record_results(count, record_keys, error, verdict, failures)
             self.responses.write_records(self.stream, status, results)
             return
         keys: dict[str, Any] = {"records": count}

@@ -11,7 +11,7 @@ from typing import Any
 
 from target_restapi.delivery.transport import Request
 from target_restapi.settings.streams import StreamSettings
-from target_restapi.shaping.bodies import Body, MultipartBody, add_boundary, gzip_payload
+from target_restapi.shaping.bodies import Body, MultipartBody, add_boundary, gzip_body
 from target_restapi.shaping.deletes import NoBody
 
 
@@ -36,27 +36,28 @@ class Pending:
     delete: bool = False  # a delete request (hard_delete), of one deleted record
 
     def request(self, settings: StreamSettings, *, content_type_set: bool) -> Request:
-        """The finished request: body payload, its headers, compressed if asked."""
+        """The finished request: its body, its headers, compressed if asked."""
         body = self.body
         method = settings.request_of(delete=self.delete)[0]
-        payload = None if method == "GET" else body.payload()
+        data = None if method == "GET" else body.finish()
         headers = dict(self.headers)
-        if payload is not None and not content_type_set:
+        if data is not None and not content_type_set:
             headers["Content-Type"] = body.content_type
-        elif payload is not None and isinstance(body, MultipartBody):
+        elif data is not None and isinstance(body, MultipartBody):
             add_boundary(headers, body.content_type)
-        if self.digest is not None:
-            headers[settings.idempotency_key_header] = self.digest.hexdigest()  # type: ignore[index]
-        if payload is not None and settings.compression == "gzip":
-            payload = gzip_payload(payload)
+        key_header = settings.idempotency_key_header
+        if self.digest is not None and key_header is not None:  # a digest is kept only for it
+            headers[key_header] = self.digest.hexdigest()
+        if data is not None and settings.compression == "gzip":
+            data = gzip_body(data)
             headers["Content-Encoding"] = "gzip"
         # A delete's answer is judged by its status only: it is often empty and has no items.
-        return Request(method, self.url, headers, payload, body.count, judged=not self.delete)
+        return Request(method, self.url, headers, data, body.count, judged=not self.delete)
 
     def kept_lines(self) -> list[bytes]:
         """The kept records (bytes or a spooled file), back into one record a line."""
         if self.records is None:
             return []
-        records = self.records.payload()
+        records = self.records.finish()
         data = records if isinstance(records, bytes) else records.read()
         return data.split(b"\n")

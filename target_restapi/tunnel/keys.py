@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from collections.abc import Callable
 
 import paramiko
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
 
 from target_restapi.errors import SettingsError
@@ -18,6 +19,8 @@ _KEY_CLASSES = (
     (ed25519.Ed25519PrivateKey, paramiko.Ed25519Key),
     (ec.EllipticCurvePrivateKey, paramiko.ECDSAKey),
 )
+# cryptography's PEM and OpenSSH loaders: (data, password) -> key
+KeyLoader = Callable[[bytes, bytes | None], PrivateKeyTypes]
 
 
 def load_private_key(text: str, password: str | None) -> paramiko.PKey:
@@ -29,6 +32,7 @@ def load_private_key(text: str, password: str | None) -> paramiko.PKey:
     if "\\n" in text and "\n" not in text.strip():
         text = text.replace("\\n", "\n")  # a key pasted into one line of an env variable
     data = text.strip().encode() + b"\n"
+    load: KeyLoader
     if b"OPENSSH PRIVATE KEY" in data:
         load = serialization.load_ssh_private_key
     else:
@@ -49,7 +53,7 @@ def load_private_key(text: str, password: str | None) -> paramiko.PKey:
     )
 
 
-def _explain_key_failure(load: Any, data: bytes, password: str | None) -> Any:
+def _explain_key_failure(load: KeyLoader, data: bytes, password: str | None) -> PrivateKeyTypes:
     """Load the key without passphrase to learn why loading failed, and say so."""
     try:
         loaded = load(data, None)

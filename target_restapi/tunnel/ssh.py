@@ -14,7 +14,7 @@ import logging
 import socket
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import paramiko
@@ -34,6 +34,11 @@ from target_restapi.tunnel.settings import TunnelSettings
 CONNECT_TIMEOUT = 15  # seconds for reaching the SSH server, its banner, and the login
 LOCAL_HOST = "127.0.0.1"  # forwards listen on loopback only (sshtunnel's default is 0.0.0.0)
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
+if TYPE_CHECKING:  # the mixin is only ever mixed into urllib3 connection classes
+    _Connection = HTTPConnection
+else:
+    _Connection = object
 
 
 class TunnelError(Exception):
@@ -161,7 +166,8 @@ class Tunnels:
             if forward is None:
                 forward = self._open(destination)
                 self._forwards[destination] = forward
-            return forward.local_bind_address
+            address: tuple[str, int] = forward.local_bind_address  # sshtunnel is untyped
+            return address
 
     def mount(self, session: requests.Session, pool_maxsize: int = 10) -> None:
         """Send the session's requests through the tunnels."""
@@ -252,7 +258,7 @@ class TunnelAdapter(WatchedAdapter):
         return super().send(request, *args, **kwargs)
 
 
-class _Through:
+class _Through(_Connection):
     """Connects to the tunnel instead of `host:port`; host and port stay the URL's.
 
     So the Host header, SNI and the certificate's host name check are unchanged.

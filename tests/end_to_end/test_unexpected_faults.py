@@ -39,15 +39,15 @@ if FAULT == "encoder":
 elif FAULT == "body":
     from target_restapi.shaping.bodies import Body
 
-    finish = Body.payload
+    finish = Body.finish
 
-    def faulty_payload(self):
-        payload = finish(self)
-        if b"boom" in payload:
+    def faulty_finish(self):
+        data = finish(self)
+        if b"boom" in data:
             raise OSError(28, "No space left on device")
-        return payload
+        return data
 
-    Body.payload = faulty_payload
+    Body.finish = faulty_finish
 elif FAULT in ("socket-value", "socket-weird"):
     import urllib3.connection
 

@@ -1,4 +1,4 @@
-"""body_format ndjson (issue 15) against real loopback servers: one JSON document per line.
+"""body_format ndjson against real loopback servers: one JSON document per line.
 
 Expectations come from the issue and the formats' own rules, not from the target's code:
 NDJSON is `application/x-ndjson`, every document ends with LF and holds no CR or LF; a

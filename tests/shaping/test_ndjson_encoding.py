@@ -50,8 +50,8 @@ def body_of(shape: Shape, received: list[tuple[dict, bytes | None]], *, spool: b
     body = shaper.new_body(spool=spool)
     for index, (record, raw) in enumerate(received):
         body.add(shaper.item(record, raw, index))
-    payload = body.payload()
-    sent = payload if isinstance(payload, bytes) else payload.read()
+    data = body.finish()
+    sent = data if isinstance(data, bytes) else data.read()
     assert body.size == len(sent), "batch_max_bytes counts what is sent"
     assert body.content_type == "application/x-ndjson"
     return sent

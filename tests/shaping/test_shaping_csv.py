@@ -1,4 +1,4 @@
-"""CSV bodies (body_format csv): RFC 4180 lines, header row, static columns (issue 3)."""
+"""CSV bodies (body_format csv): RFC 4180 lines, header row, static columns."""
 
 from __future__ import annotations
 

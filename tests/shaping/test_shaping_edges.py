@@ -1,4 +1,4 @@
-"""Shaping edges (issue 12): what a body template or setting cannot mean is refused at
+"""Shaping edges: what a body template or setting cannot mean is refused at
 start-up with its place and its fix; what it can mean is sent exactly as written."""
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ def test_an_automatic_csv_body_parses_back_with_its_delimiter(delimiter, data):
     body = shaper.new_body(spool=False)
     for index, record in enumerate(records):
         body.add(shaper.item(record, None, index))
-    rows = parse(body.payload(), delimiter)
+    rows = parse(body.finish(), delimiter)
     assert rows[0] == columns
     assert len(rows) == len(records) + 1
     for row, record in zip(rows[1:], records, strict=True):
@@ -387,7 +387,7 @@ def test_a_csv_template_quotes_values_holding_its_delimiter(delimiter, data):
     body = shaper.new_body(spool=False)
     for index, record in enumerate(records):
         body.add(shaper.item(record, None, index))
-    rows = parse(body.payload(), delimiter)
+    rows = parse(body.finish(), delimiter)
     assert len(rows) == len(records)
     for row, record in zip(rows, records, strict=True):
         assert len(row) == 4, row

@@ -1,4 +1,4 @@
-"""JSON bodies: custom payload templates, the nested attribute, static fields (issue 3)."""
+"""JSON bodies: custom payload templates, the nested attribute, static fields."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""field_mappings: chosen columns under new names, checked against the SCHEMA (issue 3)."""
+"""field_mappings: chosen columns under new names, checked against the SCHEMA."""
 
 from __future__ import annotations
 

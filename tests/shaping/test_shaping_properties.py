@@ -75,8 +75,8 @@ def parse_csv(data: bytes) -> list[list[str]]:
 
 
 def body_bytes(body) -> bytes:
-    payload = body.payload()
-    return payload if isinstance(payload, bytes) else payload.read()
+    data = body.finish()
+    return data if isinstance(data, bytes) else data.read()
 
 
 # CSV

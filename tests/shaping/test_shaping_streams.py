@@ -1,4 +1,4 @@
-"""Payload-shaping settings given per stream under `streams` apply to that stream only."""
+"""Body-shaping settings given per stream under `streams` apply to that stream only."""
 
 from __future__ import annotations
 

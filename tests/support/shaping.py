@@ -1,6 +1,6 @@
 """Helpers for the payload-shaping tests: expected texts, and parsing what a server got.
 
-The expectations are written from the feature's description (issue 3), not from the
+The expectations are written from the feature's description, not from the
 target's code: a value's text in CSV and form bodies is empty for null, `true`/`false`
 for booleans, the number's digits as received, and JSON text for objects and arrays.
 """
