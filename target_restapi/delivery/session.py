@@ -11,7 +11,7 @@ look-up) goes the way requests goes. Redirects are resolved by requests as befor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -21,6 +21,9 @@ from requests.structures import CaseInsensitiveDict
 
 from target_restapi.delivery.url_safety import DotSafeSession, encode_dot_segments
 
+if TYPE_CHECKING:
+    from requests.sessions import _Settings  # in requests' stubs only
+
 MAX_KNOWN_HOSTS = 1024  # record-filled hosts (allow_record_hosts) must not grow it for ever
 
 
@@ -29,7 +32,7 @@ class LeanSession(DotSafeSession):
 
     def __init__(self) -> None:
         super().__init__()
-        self._environments: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._environments: dict[tuple[Any, ...], _Settings] = {}
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         """What requests would prepare, skipping the empty cookie and parameter merges."""
@@ -45,7 +48,8 @@ class LeanSession(DotSafeSession):
         prepared.prepare_headers(
             {name: value for name, value in headers.items() if value is not None}
         )
-        prepared._cookies = RequestsCookieJar()  # empty: no Cookie header to work out
+        # Empty: no Cookie header to work out. An attribute requests has, its stubs lack.
+        prepared._cookies = RequestsCookieJar()  # type: ignore[attr-defined]
         prepared.prepare_body(request.data, None, None)
         prepared.prepare_auth(request.auth, request.url)  # after the body: a signer sees it
         prepared.prepare_hooks(merge_hooks(request.hooks, self.hooks))
@@ -53,12 +57,13 @@ class LeanSession(DotSafeSession):
         return prepared
 
     def merge_environment_settings(
-        self, url: str | None, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> _Settings:
         """The merge requests does, worked out once per scheme and host of `url`."""
         if proxies:  # never given by the Transport: no shortcut to take
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        scheme, netloc = urlsplit(url or "")[:2]
+        text = url.decode() if isinstance(url, bytes) else url or ""
+        scheme, netloc = urlsplit(text)[:2]
         key = (scheme, netloc, stream, verify, cert)
         settings = self._environments.get(key)
         if settings is None:
@@ -66,4 +71,6 @@ class LeanSession(DotSafeSession):
                 self._environments.clear()
             settings = super().merge_environment_settings(url, {}, stream, verify, cert)
             self._environments[key] = settings
-        return {**settings, "proxies": dict(settings["proxies"])}
+        fresh = settings.copy()
+        fresh["proxies"] = dict(settings["proxies"])  # the caller's to change
+        return fresh
