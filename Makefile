@@ -16,7 +16,7 @@ help:
 	@echo "make test             run the tests (pytest), then lint"
 	@echo "make lint             ruff check, ruff format --check and mypy"
 	@echo "make typecheck        mypy over target_restapi/ only"
-	@echo "make bench            run benchmarks/run.py"
+	@echo "make bench            run benchmarks/run.py (BENCH_ARGS=\"--goals 2\": single mode only)"
 	@echo "make about            print the target's --about in markdown"
 	@echo "make readme-settings  regenerate the settings in README.md and meltano.yml"
 	@echo "make readme-check     fail if README.md or meltano.yml settings are out of date"
@@ -62,7 +62,7 @@ typecheck: venv
 
 bench: venv
 	$(PY) -m pip install --quiet --disable-pip-version-check --group bench
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 about: venv
 	@$(VENV)/bin/target-restapi --about --format=markdown

@@ -82,8 +82,11 @@ class UrlUserinfo(AuthBase):
     """Basic auth from the URL's `user:password@`, which requests applies only without auth."""
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        """Set Basic auth when the URL carries user-info."""
-        username, password = get_auth_from_url(request.url or "")
+        """Set Basic auth when the URL carries user-info (never without an `@`: not parsed)."""
+        url = request.url or ""
+        if "@" not in url:
+            return request
+        username, password = get_auth_from_url(url)
         if username or password:
             request = BasicAuth(username, password)(request)
         return request

@@ -23,7 +23,7 @@ from target_restapi.delivery.answers import ANSWER_BYTES, AnswerRules, Verdict
 from target_restapi.delivery.deadline import STOP_GRACE_SECONDS, Watch, Watchdog, WatchedAdapter
 from target_restapi.delivery.pacing import AdaptiveLimit, Pace
 from target_restapi.delivery.retry import RetryPolicy
-from target_restapi.delivery.url_safety import DotSafeSession
+from target_restapi.delivery.session import LeanSession
 from target_restapi.errors import DeliveryError, Stopped
 from target_restapi.output.redact import Redactor, redact_url
 
@@ -117,7 +117,7 @@ class Connections:
     def __init__(
         self, stop: threading.Event, *, tunnels: Tunnels | None = None, pool_size: int = 1
     ) -> None:
-        self.session = DotSafeSession()  # a `..` from a record must not walk the path
+        self.session = LeanSession()  # a `..` from a record must not walk the path
         pool_maxsize = max(pool_size, 10)
         if tunnels is not None:
             tunnels.mount(self.session, pool_maxsize)
