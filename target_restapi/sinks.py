@@ -138,6 +138,8 @@ class RestSink(SeamSink):
         Records still pending, or queued behind a failure, are counted as not sent.
         """
         unsent = self._delivery.close() + sum(p.body.count for p in self._pending.values())
+        for pending in self._pending.values():
+            pending.release()
         self._pending.clear()
         self._delivery.count("not_sent", unsent)
 

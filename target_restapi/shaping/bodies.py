@@ -126,6 +126,11 @@ class Body:
         self.count = 0
         self.size = len(opening) + len(closing)  # of the finished body, kept as items come
 
+    def close(self) -> None:
+        """Remove its spooled file, if any: the body was sent, or never will be."""
+        if self._file is not None:
+            self._file.close()
+
     def extra(self, item: bytes) -> int:
         """Bytes `item` would add to the finished body."""
         return len(item) + len(self._separator) if self.count else len(item)

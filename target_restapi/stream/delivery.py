@@ -115,6 +115,8 @@ class StreamDelivery:
         self._dispatcher.close()
         self._transport.close()
         unsent = self.queued_records
+        for pending in self._queued.values():
+            pending.release()
         self._queued.clear()
         return unsent
 
@@ -124,6 +126,12 @@ class StreamDelivery:
         Its records are counted once, whatever happens: an error nobody planned for
         counts them as failed and ends the run without acknowledging them.
         """
+        try:
+            self._deliver_once(pending, request)
+        finally:
+            pending.release()
+
+    def _deliver_once(self, pending: Pending, request: Request) -> None:
         count = pending.body.count
         del self._queued[pending.first_seq]
         if self._stop.is_set():

@@ -34,6 +34,7 @@ class Pending:
     opened: float  # monotonic time of its first record (batch mode only; 0 otherwise)
     keys: list[dict[str, Any]] = field(default_factory=list)
     delete: bool = False  # a delete request (hard_delete), of one deleted record
+    spooled: list[Any] = field(default_factory=list)  # files to close once it is done with
 
     def request(self, settings: StreamSettings, *, content_type_set: bool) -> Request:
         """The finished request: its body, its headers, compressed if asked."""
@@ -51,8 +52,18 @@ class Pending:
         if data is not None and settings.compression == "gzip":
             data = gzip_body(data)
             headers["Content-Encoding"] = "gzip"
+            if not isinstance(data, bytes):
+                self.spooled.append(data)
         # A delete's answer is judged by its status only: it is often empty and has no items.
         return Request(method, self.url, headers, data, body.count, judged=not self.delete)
+
+    def release(self) -> None:
+        """Close the spooled files (one mode, gzip) of a request answered or never sent."""
+        for body in (self.body, self.records):
+            if isinstance(body, Body):
+                body.close()
+        for file in self.spooled:
+            file.close()
 
     def kept_lines(self) -> list[bytes]:
         """The kept records (bytes or a spooled file), back into one record a line."""

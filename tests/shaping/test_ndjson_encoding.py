@@ -52,6 +52,7 @@ def body_of(shape: Shape, received: list[tuple[dict, bytes | None]], *, spool: b
         body.add(shaper.item(record, raw, index))
     data = body.finish()
     sent = data if isinstance(data, bytes) else data.read()
+    body.close()
     assert body.size == len(sent), "batch_max_bytes counts what is sent"
     assert body.content_type == "application/x-ndjson"
     return sent

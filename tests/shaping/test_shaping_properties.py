@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from support.shaping import form_leaves, same_text, text_of
 from werkzeug import Request
 
-from target_restapi.shaping.bodies import csv_escape, encode_json
+from target_restapi.shaping.bodies import Body, csv_escape, encode_json
 from target_restapi.shaping.payload_templates import FormPayload, JsonPayload, TextPayload
 from target_restapi.shaping.shapers import Shape, make_shaper
 from target_restapi.templates import WHOLE_RECORD
@@ -75,8 +75,12 @@ def parse_csv(data: bytes) -> list[list[str]]:
 
 
 def body_bytes(body) -> bytes:
+    """The finished body's bytes; a spooled body's file is closed, as the target does."""
     data = body.finish()
-    return data if isinstance(data, bytes) else data.read()
+    sent = data if isinstance(data, bytes) else data.read()
+    if isinstance(body, Body):  # only a Body spools
+        body.close()
+    return sent
 
 
 # CSV
