@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from target_restapi.delivery.answers import Verdict
@@ -24,6 +25,7 @@ from target_restapi.delivery.item_failures import (
 from target_restapi.delivery.pacing import AdaptiveLimit
 from target_restapi.delivery.transport import Request, Transport
 from target_restapi.errors import DeliveryError, RecordError, Stopped, TargetError, Unexpected
+from target_restapi.output.in_order import InOrder
 from target_restapi.output.progress import Tally
 from target_restapi.output.redact import redact_url
 from target_restapi.services import Services
@@ -84,6 +86,8 @@ class StreamDelivery:
         self.responses = None
         if settings.response_file_path and not services.dry_run:
             self.responses = services.files.response_file(stream, settings)
+        # Per-record lines follow the input even when requests overtake each other.
+        self._in_order = InOrder() if self.responses and settings.answers.fields else None
         self._queued: dict[int, Pending] = {}  # handed to the dispatcher, not yet begun
         self._tally_lock = threading.Lock()
         self._dispatcher = Dispatcher(settings.max_concurrency, stream, services.workers)
@@ -103,6 +107,8 @@ class StreamDelivery:
             raise self.unexpected(exc, pending.url)  # noqa: B904 - the cause stays as context
         # Queued until a worker begins it: close() counts it as not sent if none does.
         self._queued[pending.first_seq] = pending
+        if self._in_order is not None:
+            self._in_order.sent(pending.first_seq)
         # Keyed by URL across streams: no two streams' updates of a thing overlap.
         self._dispatcher.submit(pending.url, lambda: self._deliver(pending, request))
 
@@ -115,6 +121,8 @@ class StreamDelivery:
         self._dispatcher.close()
         self._transport.close()
         unsent = self.queued_records
+        if self._in_order is not None:
+            self._in_order.flush()
         for pending in self._queued.values():
             pending.release()
         self._queued.clear()
@@ -129,6 +137,8 @@ class StreamDelivery:
         try:
             self._deliver_once(pending, request)
         finally:
+            if self._in_order is not None:
+                self._in_order.ended(pending.first_seq)  # no line: interrupted, or a fault
             pending.release()
 
     def _deliver_once(self, pending: Pending, request: Request) -> None:
@@ -225,7 +235,9 @@ class StreamDelivery:
             status = None if response is None else response.status_code
             record_keys = pending.keys if self.all_keys else []
             results = record_results(count, record_keys, error, verdict, failures)
-            self.responses.write_records(self.stream, status, results)
+            write = partial(self.responses.write_records, self.stream, status, results)
+            assert self._in_order is not None  # made whenever responses pick fields
+            self._in_order.ended(pending.first_seq, write)
             return
         keys: dict[str, Any] = {"records": count}
         if pending.keys and (self.settings.request_mode == "single" or pending.delete):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
+import time
 
 import pytest
 from support.inprocess import run_inprocess
@@ -125,6 +127,48 @@ def test_ids_line_up_with_records_when_requests_run_concurrently(tmp_path):
     assert sorted((e["keys"]["id"], e["remote_id"]) for e in entries) == [
         (i, f"rid-{i}") for i in range(1, 10)
     ]
+
+
+def test_lines_keep_the_input_order_when_later_requests_answer_first(tmp_path):
+    """The first request answers last: its line still comes first, the others after it.
+
+    It is held until the other requests were answered and, for at most 2 s, until their
+    lines are in the file (they are, when lines follow the answers instead of the input).
+    """
+    n = 4
+    folder = tmp_path / "responses"
+    others_answered = threading.Event()
+    answered: list = []
+
+    def lines_in_file() -> int:
+        files = list(folder.iterdir()) if folder.exists() else []
+        return sum(len(f.read_text().splitlines()) for f in files)
+
+    def held_first(got):
+        if json.loads(got.body)["id"] == 1:
+            others_answered.wait(10)
+            deadline = time.monotonic() + 2
+            while lines_in_file() < n - 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        answer = api(got)
+        with server.lock:
+            answered.append(got)
+            if len(answered) == n - 1:  # every other request has its answer
+                others_answered.set()
+        return answer
+
+    with Server(held_first, nodelay=True) as server:
+        config = {
+            "url": server.url("/people/#{id}"),
+            "max_concurrency": n,
+            "save_responses": True,
+            "response_file_path": str(folder),
+            "response_fields": {"remote_id": "result.id"},
+        }
+        run = run_inprocess(config, people(n), tmp_path / "run")
+    assert run.exit_code == 0, run.stderr
+    assert [e["keys"]["id"] for e in read(folder, "jsonl")] == list(range(1, n + 1))
+    assert [e["remote_id"] for e in read(folder, "jsonl")] == [f"rid-{i}" for i in range(1, n + 1)]
 
 
 def test_failed_items_keep_their_fields_and_carry_their_error(tmp_path):
