@@ -20,7 +20,6 @@ from target_restapi.errors import SettingsError
 if TYPE_CHECKING:
     from target_restapi.delivery.expressions import Expression
 
-SETTINGS = ("success_condition", "item_results", "item_success_condition", "response_fields")
 # With rules set, answers are read up to this size (else 72 KiB): a condition needs the
 # whole JSON body. A larger answer is a failure of its request, with this reason.
 ANSWER_BYTES = 8 * 1024 * 1024

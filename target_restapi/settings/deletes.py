@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from target_restapi.delivery.url_safety import check_record_hosts
 from target_restapi.errors import SettingsError
-from target_restapi.settings.checks import url_problem
-from target_restapi.settings.schema import DEFAULTS, METHODS
+from target_restapi.settings.request_target import checked_method, checked_url
+from target_restapi.settings.schema import DEFAULTS
 from target_restapi.shaping.deletes import DELETED_AT
 from target_restapi.shaping.shapers import Shape, shape_problem
 from target_restapi.templates import Template
@@ -50,24 +49,20 @@ def delete_settings(values: Mapping[str, Any], where: str) -> DeleteSettings | N
             "records (a record added again after its delete would be deleted); use "
             "request_mode 'batch' with a large batch_size"
         )
-    url = str(values.get("delete_url") or values["url"])
-    problem = url_problem(url)
-    if problem:
-        raise SettingsError(f"{where}: setting 'delete_url' {problem}")
-    check_record_hosts(url, bool(values["allow_record_hosts"]), where, setting="delete_url")
-    method = str(values["delete_method"]).upper()
-    if method not in METHODS:
-        raise SettingsError(
-            f"{where}: setting 'delete_method' is {values['delete_method']!r}; use one of "
-            f"{', '.join(METHODS)}"
-        )
+    url = checked_url(
+        str(values.get("delete_url") or values["url"]),
+        "delete_url",
+        allow_record_hosts=bool(values["allow_record_hosts"]),
+        where=where,
+    )
+    method = checked_method(values["delete_method"], "delete_method", where)
     payload = values.get("delete_payload")
     if payload is not None and method == "GET":
         raise SettingsError(
             f"{where}: setting 'delete_payload' cannot be sent with delete_method GET, which "
             "carries no body; remove delete_payload or use another delete_method"
         )
-    return DeleteSettings(Template.parse(url), method, _payload_shape(values, payload, where))
+    return DeleteSettings(url, method, _payload_shape(values, payload, where))
 
 
 def _payload_shape(values: Mapping[str, Any], payload: str | None, where: str) -> Shape | None:

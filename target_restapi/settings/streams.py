@@ -14,12 +14,12 @@ from typing import Any
 from target_restapi.auth.settings import AuthSettings
 from target_restapi.delivery.answers import AnswerRules, compile_rules
 from target_restapi.delivery.retry import DEFAULT_RETRY_STATUSES, RetryPolicy
-from target_restapi.delivery.url_safety import check_record_hosts
 from target_restapi.errors import SettingsError
 from target_restapi.output.responses import check_folder
-from target_restapi.settings.checks import method_problem, start_warnings, url_problem
+from target_restapi.settings.checks import method_problem, start_warnings
 from target_restapi.settings.deletes import DeleteSettings, delete_settings, unused_delete_settings
-from target_restapi.settings.schema import DEFAULTS, METHODS
+from target_restapi.settings.request_target import checked_method, checked_url
+from target_restapi.settings.schema import DEFAULTS
 from target_restapi.shaping.mappings import mapping_problems, parse_mappings
 from target_restapi.shaping.payload_templates import (
     FormPayload,
@@ -147,17 +147,13 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
     where = f"stream '{stream}'" if stream in (config.get("streams") or {}) else "settings"
     if not values.get("url"):
         raise SettingsError(f"{where}: setting 'url' is required; give the endpoint URL")
-    problem = url_problem(str(values["url"]))
-    if problem:
-        raise SettingsError(f"{where}: setting 'url' {problem}")
-    problem = whole_record_problem("url", Template.parse(str(values["url"])))
-    if problem:
-        raise SettingsError(f"{where}: {problem}")
-    method = str(values["method"]).upper()
-    if method not in METHODS:
-        raise SettingsError(
-            f"{where}: setting 'method' is {values['method']!r}; use one of {', '.join(METHODS)}"
-        )
+    url = checked_url(
+        str(values["url"]),
+        "url",
+        allow_record_hosts=bool(values["allow_record_hosts"]),
+        where=where,
+    )
+    method = checked_method(values["method"], "method", where)
     problem = method_problem(method, values["request_mode"])
     if problem:
         raise SettingsError(f"{where}: {problem}")
@@ -179,11 +175,10 @@ def resolve(config: Mapping[str, Any], stream: str) -> StreamSettings:
         problem = check_folder(folder) if folder else "a folder or URL is needed"
         if problem:
             raise SettingsError(f"{where}: save_responses: setting 'response_file_path': {problem}")
-    check_record_hosts(values["url"], bool(values["allow_record_hosts"]), where)
     shape = _shape(values, where)
     return StreamSettings(
         stream=stream,
-        url=Template.parse(values["url"]),
+        url=url,
         method=method,
         headers={name: Template.parse(value) for name, value in headers.items()},
         auth=AuthSettings.from_values(values, where),

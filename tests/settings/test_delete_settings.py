@@ -92,6 +92,10 @@ def test_the_refusal_names_the_stream():
             {"delete_url": "https://#{host}/users"},
             "setting 'delete_url' puts #{host} in the scheme, host",
         ),
+        (
+            {"delete_url": "https://127.0.0.1/users/#{*}"},
+            "setting 'delete_url' uses #{*}, the whole record",
+        ),
         ({"delete_method": "PURGE"}, "setting 'delete_method' is 'PURGE'; use one of"),
         (
             {"delete_method": "GET", "delete_payload": '{"id": "#{id}"}'},
