@@ -54,10 +54,9 @@ class RestSink(SeamSink):
             services, self.settings, stream_name, self.logger, keyed=bool(self.key_properties)
         )
         self.tally: Tally = self._delivery.tally
+        columns = list(schema.get("properties") or {})
         self._shaper = make_shaper(
-            self.settings.shape,
-            list(schema.get("properties") or {}),
-            single=self.settings.request_mode == "single",
+            self.settings.shape, columns, single=self.settings.request_mode == "single"
         )
         # Oldest group first; an OrderedDict pops its first entry in O(1), a dict does not.
         self._pending: OrderedDict[Any, Pending] = OrderedDict()
@@ -83,7 +82,7 @@ class RestSink(SeamSink):
         deletes = self.settings.deletes
         self._deletes = None
         if deletes is not None:
-            self._deletes = DeleteShaper(deletes.payload, list(schema.get("properties") or {}))
+            self._deletes = DeleteShaper(deletes.payload, columns)
             if DELETED_AT not in (self.original_schema.get("properties") or {}):
                 services.notices.warn((DELETED_AT, stream_name), lacks_deleted_at(stream_name))
         self._deleting = False  # the last record was a delete: the next one waits for it
