@@ -25,7 +25,7 @@ from target_restapi.shaping.deletes import DELETED_AT, DeleteShaper, NoBody, is_
 from target_restapi.shaping.shapers import make_shaper
 from target_restapi.singer_input.validation import RecordValidator, decode_record
 from target_restapi.stream.delivery import StreamDelivery
-from target_restapi.stream.fast_lane import fast_lane
+from target_restapi.stream.fast_lane import BatchLane
 from target_restapi.stream.pending import Pending
 from target_restapi.templates import check_header_value, render_url
 
@@ -86,11 +86,9 @@ class RestSink(SeamSink):
             if DELETED_AT not in (self.original_schema.get("properties") or {}):
                 services.notices.warn((DELETED_AT, stream_name), lacks_deleted_at(stream_name))
         self._deleting = False  # the last record was a delete: the next one waits for it
-        # The common batch case skips the layers below for each record (stream/fast_lane.py);
-        # the instance's `accept` shadows the method, which the lane falls back on.
-        lane = fast_lane(self, self.accept)
-        if lane is not None:
-            self.accept = lane  # type: ignore[method-assign, assignment] # see above
+        # The common batch case: the reader collects records for the open body
+        # (stream/fast_lane.py); None when a record needs more than a check.
+        self.lane = self._lane()
 
     # SDK hooks
 
@@ -367,6 +365,25 @@ class RestSink(SeamSink):
         if body is None:
             body = self._shaper.new_body(spool=spool)
         return Pending(seq, url, headers, body, records, digest, opened, delete=delete)
+
+    def _lane(self) -> BatchLane | None:
+        """The lane of this stream's records, when all they need is a msgspec check."""
+        validator = self._validator_kept
+        decoder = None if validator is None else validator.raw_decoder
+        mode = self.settings.request_mode
+        if (
+            decoder is None
+            or self._needs_record
+            or self._deletes is not None
+            or self.settings.batch_max_bytes is not None
+            or mode not in ("batch", "one")
+        ):
+            return None
+        key = self._fixed_route[0]  # type: ignore[index] # set: not _needs_record
+        size = self.settings.batch_size if mode == "batch" else float("inf")
+        return BatchLane(
+            decoder.decode, self._pending, key, size, self.tally, self.tracker, self._delivery.send
+        )
 
     def _headers_are_static(self) -> bool:
         return not any(template.fields for template in self.settings.headers.values())
