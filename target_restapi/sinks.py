@@ -381,9 +381,9 @@ class RestSink(SeamSink):
             return None
         key = self._fixed_route[0]  # type: ignore[index] # set: not _needs_record
         size = self.settings.batch_size if mode == "batch" else float("inf")
-        return BatchLane(
-            decoder.decode, self._pending, key, size, self.tally, self.tracker, self._delivery.send
-        )
+        counters = (self.tally, self.tracker)
+        send = self._delivery.send
+        return BatchLane(decoder.decode, self._pending, key, size, counters, send, self.accept)
 
     def _headers_are_static(self) -> bool:
         return not any(template.fields for template in self.settings.headers.values())

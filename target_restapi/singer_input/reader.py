@@ -153,6 +153,9 @@ class SingerLineReader(GenericSingerReader[bytes]):
         # Per stream, what takes its records' raw JSON without a call in between (a sink's).
         self.direct: dict[str, Callable[[bytes], None]] = {}
         self.lanes: dict[str, Lane] = {}  # per stream, where its plain records are collected
+        self._lane: Lane | None = None  # the lane whose records are being collected
+        self._collected: list[msgspec.Raw] = []
+        self._stats: Stats = {}
         # Sends what is due; returns seconds until it is due again (None: nothing waits).
         self.send_due: Callable[[], float | None] = _nothing_due
         self.line_number = 0
@@ -166,7 +169,7 @@ class SingerLineReader(GenericSingerReader[bytes]):
             return sys.stdin.buffer
         if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
             return sys.stdin.buffer
-        return interruptible(fd, self.stop, lambda: self.send_due())
+        return interruptible(fd, self.stop, self._waiting)
 
     def deserialize_json(self, line: bytes) -> dict:
         """One decoded message (the SDK's interface)."""
@@ -227,14 +230,16 @@ class SingerLineReader(GenericSingerReader[bytes]):
 
         While a stream's lane has room (see `Lane`), its records are only checked and
         collected here; any other line first settles them with the lane. So does every
-        DUE_CHECK_LINES-th record: a stop and batches that are due are looked at between.
+        DUE_CHECK_LINES-th record (a stop and batches that are due are looked at between),
+        and waiting for the tap's next line.
         """
         decode, direct, lanes, stopped = _envelope.decode, self.direct, self.lanes, self.stop.is_set
         number, due_line = self.line_number, self.line_number + DUE_CHECK_LINES
+        self._stats = stats
+        items = self._collected  # cleared, never replaced: `_settle` may run while we wait
         lane: Lane | None = None  # taking `taken`'s records into `items`, up to `room`
         taken: str | None = None
         check: Callable[[Any], object] = bool  # the lane's, once one is taken
-        items: list[msgspec.Raw] = []
         room = 0
         try:
             for line in lines:
@@ -256,19 +261,20 @@ class SingerLineReader(GenericSingerReader[bytes]):
                                 continue
                             took = True
                     self.line_number = number
-                    stats["RECORD"] += len(items)
-                    settled, items, full = items, [], lane
-                    lane = None
-                    full.settle(settled)
+                    self._settle()
+                    self._lane = None
                     if took:  # the lane was full: look around, then take on
                         if stopped():
                             break
                         if number >= due_line:
                             due_line = number + DUE_CHECK_LINES
                             self.send_due()
-                        if (room := min(full.room(), DUE_CHECK_LINES)) > 0:
-                            lane = full
+                        if (room := min(lane.room(), DUE_CHECK_LINES)) > 0:
+                            self._lane = lane
+                        else:
+                            lane = None
                         continue
+                    lane = None
                 self.line_number = number
                 if stopped():  # checked after the read: a stop ends the wait
                     break  # for a line, and the line may have been cut short
@@ -286,7 +292,7 @@ class SingerLineReader(GenericSingerReader[bytes]):
                     if (lane := lanes.get(stream)) is not None:
                         room = min(lane.room(), DUE_CHECK_LINES)
                         if room > 0:
-                            taken, check = stream, lane.check
+                            taken, check, self._lane = stream, lane.check, lane
                         else:
                             lane = None
                 else:
@@ -299,9 +305,22 @@ class SingerLineReader(GenericSingerReader[bytes]):
             else:
                 self.line_number = number + 1  # past the last line, as when a stop ends
         finally:
-            if items:  # fewer than the lane's room: settling them sends nothing
-                stats["RECORD"] += len(items)
-                lane.settle(items)  # type: ignore[union-attr] # items: a lane is open
+            self._settle()
+            self._lane = None
+
+    def _settle(self) -> None:
+        """Hand the records the open lane collected over to it, if any."""
+        items = self._collected
+        if items and self._lane is not None:
+            records = items[:]
+            items.clear()
+            self._stats["RECORD"] += len(records)
+            self._lane.settle(records)
+
+    def _waiting(self) -> float | None:
+        """The tap is silent: settle what was collected, then send what is due."""
+        self._settle()
+        return self.send_due()
 
 
 def _nothing_due() -> None:

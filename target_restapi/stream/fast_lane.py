@@ -22,7 +22,7 @@ from target_restapi.stream.pending import Pending
 class BatchLane:
     """Fills one group's open body with checked raw records (see the module's docstring)."""
 
-    __slots__ = ("_key", "_pendings", "_send", "_size", "_tally", "_tracker", "check")
+    __slots__ = ("_full", "_key", "_pendings", "_send", "_size", "_tally", "_tracker", "check")
 
     def __init__(
         self,
@@ -30,32 +30,47 @@ class BatchLane:
         pendings: MutableMapping[Any, Pending],
         key: Any,
         size: float,
-        tally: Tally,
-        tracker: StateTracker,
+        counters: tuple[Tally, StateTracker],
         send: Callable[[Pending], None],
+        full: Callable[[Any], None],
     ) -> None:
-        """`pendings` are the sink's open bodies, `key` the one group's; `size` cuts it."""
+        """`pendings` are the sink's open bodies, `key` the one group's; `size` cuts it.
+
+        `full` is the sink's complete path for one record.
+        """
         self.check = check
         self._pendings, self._key, self._size = pendings, key, size
-        self._tally, self._tracker, self._send = tally, tracker, send
+        (self._tally, self._tracker), self._send, self._full = counters, send, full
 
     def room(self) -> int:
         """Records the open body still takes; 0 when none is open (the full path opens it)."""
         pending = self._pendings.get(self._key)
         if pending is None:
             return 0
-        left = self._size - pending.body.count
-        return int(left) if left < 1 << 30 else 1 << 30
+        return int(min(self._size - pending.body.count, 1 << 30))
 
     def settle(self, records: list[Any]) -> None:
-        """Append, count and number them; send the body once it is full."""
-        pending = self._pendings[self._key]
-        self._tally.received += len(records)
-        # The body's unit is named by its first record: the rest only need numbers.
-        self._tracker.skip(len(records))
-        pending.body.extend(records)  # type: ignore[union-attr] # raw JSON: a body of bytes
-        if pending.records is not None:
-            pending.records.extend(records)
-        if pending.body.count >= self._size:
-            del self._pendings[self._key]
-            self._send(pending)
+        """Append, count and number them, sending each body once it is full.
+
+        Usually they fit the open body; if it was sent meanwhile (its age, while the tap
+        was silent), the first of them goes the full way and opens the next.
+        """
+        start = 0
+        while start < len(records):
+            pending = self._pendings.get(self._key)
+            if pending is None:
+                self._full(records[start])
+                start += 1
+                continue
+            body = pending.body
+            group = records[start : start + int(min(self._size - body.count, len(records)))]
+            start += len(group)
+            self._tally.received += len(group)
+            # The body's unit is named by its first record: the rest only need numbers.
+            self._tracker.skip(len(group))
+            body.extend(group)  # type: ignore[union-attr] # raw JSON: a body of bytes
+            if pending.records is not None:
+                pending.records.extend(group)
+            if body.count >= self._size:
+                del self._pendings[self._key]
+                self._send(pending)

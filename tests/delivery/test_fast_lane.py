@@ -1,11 +1,11 @@
-"""The fast lane of the batch path (stream/fast_lane.py) decides exactly as the full path.
+"""The lane of the batch path (stream/fast_lane.py) decides exactly as the full path.
 
 The same input goes once through the fast lane and once through the full path (which a
 byte cap no body reaches forces, leaving the bodies alike): the bodies sent, the STATE
 lines, the summary, the error lines and the error file must not differ, whatever mix of
 records the fast lane takes, records it hands over (an integer written `3.0`, which only
 the full check accepts; an invalid record, which stops the run), STATEs and failed
-requests.
+requests, and however few records the reader collects before settling them.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import json
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support.inprocess import run_inprocess
 from support.run import NO_RETRY, failing
+
+from target_restapi.singer_input import reader
 
 SCHEMA = {
     "type": "SCHEMA",
@@ -31,12 +33,15 @@ SCHEMA = {
 FAILING = 3  # a request that carries this id is answered 500
 entries = st.lists(
     st.one_of(
+        # Mostly plain records: runs of them are what the lane collects.
+        st.tuples(st.just("record"), st.text(max_size=5)),
+        st.tuples(st.just("record"), st.text(max_size=5)),
         st.tuples(st.just("record"), st.text(max_size=5)),
         st.tuples(st.just("float id"), st.none()),  # msgspec refuses it, JSON Schema does not
         st.tuples(st.just("state"), st.none()),
         st.tuples(st.just("invalid"), st.none()),  # ends the run
     ),
-    max_size=25,
+    max_size=40,
 )
 
 
@@ -79,10 +84,15 @@ def outcome(recorder, config: dict, data: str) -> tuple:
     mode=st.sampled_from(["batch", "one"]),
     batch_size=st.integers(1, 6),
     error_file=st.booleans(),
+    collected=st.sampled_from([1, 2, 3, reader.DUE_CHECK_LINES]),
 )
+# The input ends amid collected records: they are settled, then sent.
+@example(plan=[("record", "")] * 5, mode="batch", batch_size=6, error_file=False, collected=256)
+@example(plan=[("record", "")] * 9, mode="one", batch_size=1, error_file=True, collected=2)
 def test_the_fast_lane_sends_and_reports_as_the_full_path(
-    recorder, httpserver, plan, mode, batch_size, error_file
+    recorder, httpserver, monkeypatch, plan, mode, batch_size, error_file, collected
 ):
+    monkeypatch.setattr(reader, "DUE_CHECK_LINES", collected)  # records per settle, at most
     recorder.respond = failing({FAILING})
     config = {
         "url": httpserver.url_for("/items"),
