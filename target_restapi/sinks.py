@@ -71,12 +71,8 @@ class RestSink(SeamSink):
         self._keep_keys = self._all_keys or (
             self._delivery.responses is not None and bool(self.key_properties)
         )
-        self._needs_record = not (
-            self._raw_items
-            and self._fixed_route
-            and not self.settings.idempotency_key_header
-            and not self._keep_keys
-        )
+        # An idempotency key hashes a raw record as received: only keys need the record.
+        self._needs_record = not (self._raw_items and self._fixed_route and not self._keep_keys)
         self._empty_body = self._shaper.new_body(spool=False)  # measures a record alone
         self._validator_kept = self.validator  # read once: `accept` runs for every record
         deletes = self.settings.deletes
@@ -213,10 +209,13 @@ class RestSink(SeamSink):
         if pending.records is not None:
             pending.records.add(raw if raw is not None else encode_json(record))
         if pending.digest is not None:
-            values = [record.get(name) for name in self.key_properties]
-            pending.digest.update(encode_json([values, item]))
+            if item is raw:  # the record as received: its keys are in it
+                pending.digest.update(item)
+            else:
+                values = [record.get(name) for name in self.key_properties]
+                pending.digest.update(encode_json([values, item]))
         if self._keep_keys:
-            keys = {name: record.get(name) for name in self.key_properties}
+            keys = self._keys_of(record)
             if self._all_keys or not pending.keys:
                 pending.keys.append(keys)
             else:
@@ -373,17 +372,29 @@ class RestSink(SeamSink):
         mode = self.settings.request_mode
         if (
             decoder is None
-            or self._needs_record
+            or not self._raw_items
+            or self._fixed_route is None
+            or self._all_keys
             or self._deletes is not None
             or self.settings.batch_max_bytes is not None
             or mode not in ("batch", "one")
         ):
             return None
-        key = self._fixed_route[0]  # type: ignore[index] # set: not _needs_record
         size = self.settings.batch_size if mode == "batch" else float("inf")
-        counters = (self.tally, self.tracker)
-        send = self._delivery.send
-        return BatchLane(decoder.decode, self._pending, key, size, counters, send, self.accept)
+        # Response files name a request's first and last records by their keys.
+        last_keys = (lambda raw: self._keys_of(decode_record(raw))) if self._keep_keys else None
+        return BatchLane(
+            decoder.decode,
+            (self._pending, self._fixed_route[0], size),
+            (self.tally, self.tracker),
+            self._delivery.send,
+            self.accept,
+            last_keys,
+        )
+
+    def _keys_of(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A record's key properties, as a response file names it."""
+        return {name: record.get(name) for name in self.key_properties}
 
     def _headers_are_static(self) -> bool:
         return not any(template.fields for template in self.settings.headers.values())

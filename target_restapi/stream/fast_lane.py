@@ -22,25 +22,36 @@ from target_restapi.stream.pending import Pending
 class BatchLane:
     """Fills one group's open body with checked raw records (see the module's docstring)."""
 
-    __slots__ = ("_full", "_key", "_pendings", "_send", "_size", "_tally", "_tracker", "check")
+    __slots__ = (
+        "_full",
+        "_key",
+        "_last_keys",
+        "_pendings",
+        "_send",
+        "_size",
+        "_tally",
+        "_tracker",
+        "check",
+    )
 
     def __init__(
         self,
         check: Callable[[Any], object],
-        pendings: MutableMapping[Any, Pending],
-        key: Any,
-        size: float,
+        group: tuple[MutableMapping[Any, Pending], Any, float],
         counters: tuple[Tally, StateTracker],
         send: Callable[[Pending], None],
         full: Callable[[Any], None],
+        last_keys: Callable[[Any], dict[str, Any]] | None,
     ) -> None:
-        """`pendings` are the sink's open bodies, `key` the one group's; `size` cuts it.
+        """`group`: the sink's open bodies, the key of the lane's, the size that cuts it.
 
-        `full` is the sink's complete path for one record.
+        `full` is the sink's complete path for one record; `last_keys` gives a record's
+        keys when a request keeps those of its last record (response files).
         """
         self.check = check
-        self._pendings, self._key, self._size = pendings, key, size
+        self._pendings, self._key, self._size = group
         (self._tally, self._tracker), self._send, self._full = counters, send, full
+        self._last_keys = last_keys
 
     def room(self) -> int:
         """Records the open body still takes; 0 when none is open (the full path opens it)."""
@@ -71,6 +82,10 @@ class BatchLane:
             body.extend(group)  # type: ignore[union-attr] # raw JSON: a body of bytes
             if pending.records is not None:
                 pending.records.extend(group)
+            if pending.digest is not None:  # as the full path: each record as received
+                pending.digest.update(b"".join(group))
+            if self._last_keys is not None:
+                pending.keys[1:] = [self._last_keys(group[-1])]
             if body.count >= self._size:
                 del self._pendings[self._key]
                 self._send(pending)
