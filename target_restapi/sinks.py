@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from math import inf
 from typing import TYPE_CHECKING, Any
 
 from target_restapi.errors import RecordError
@@ -367,30 +368,18 @@ class RestSink(SeamSink):
 
     def _lane(self) -> BatchLane | None:
         """The lane of this stream's records, when all they need is a msgspec check."""
-        validator = self._validator_kept
-        decoder = None if validator is None else validator.raw_decoder
-        mode = self.settings.request_mode
-        if (
-            decoder is None
-            or not self._raw_items
-            or self._fixed_route is None
-            or self._all_keys
-            or self._deletes is not None
-            or self.settings.batch_max_bytes is not None
-            or mode not in ("batch", "one")
-        ):
+        decoder = getattr(self._validator_kept, "raw_decoder", None)  # None: no validation
+        mode, route = self.settings.request_mode, self._fixed_route
+        plain = self._raw_items and not self._all_keys and self._deletes is None
+        if route is None or not (decoder and plain and mode != "single"):
             return None
-        size = self.settings.batch_size if mode == "batch" else float("inf")
+        if self.settings.batch_max_bytes is not None:  # each record's size counts
+            return None
+        group = (self._pending, route[0], self.settings.batch_size if mode == "batch" else inf)
         # Response files name a request's first and last records by their keys.
         last_keys = (lambda raw: self._keys_of(decode_record(raw))) if self._keep_keys else None
-        return BatchLane(
-            decoder.decode,
-            (self._pending, self._fixed_route[0], size),
-            (self.tally, self.tracker),
-            self._delivery.send,
-            self.accept,
-            last_keys,
-        )
+        counters, send = (self.tally, self.tracker), self._delivery.send
+        return BatchLane(decoder.decode, group, counters, send, self.accept, last_keys)
 
     def _keys_of(self, record: dict[str, Any]) -> dict[str, Any]:
         """A record's key properties, as a response file names it."""
