@@ -60,10 +60,14 @@ class _Interruptible(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         """Read what the tap wrote; 0 (as at the end of input) once a stop is asked for."""
+        watched = [self._fd, self._wakeup]
+        ready, _, _ = select.select(watched, [], [], 0)  # the tap keeps up: no idle work
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._fd, self._wakeup], [], [], self._idle())
+            if not ready:
+                ready, _, _ = select.select(watched, [], [], self._idle())
             if self._fd in ready:
                 return os.readv(self._fd, [buffer])
             if self._wakeup in ready:
                 os.read(self._wakeup, 512)  # a signal: its handler runs as this call returns
+            ready = []
         return 0

@@ -236,8 +236,8 @@ class SingerLineReader(GenericSingerReader[bytes]):
         decode, direct, lanes, stopped = _envelope.decode, self.direct, self.lanes, self.stop.is_set
         number, due_line = self.line_number, self.line_number + DUE_CHECK_LINES
         self._stats = stats
-        items = self._collected  # cleared, never replaced: `_settle` may run while we wait
-        lane: Lane | None = None  # taking `taken`'s records into `items`, up to `room`
+        collect = self._collected.append  # cleared, never replaced: `_settle` may run meanwhile
+        lane: Lane | None = None  # collecting `taken`'s records, `room` more at most
         taken: str | None = None
         check: Callable[[Any], object] = bool  # the lane's, once one is taken
         room = 0
@@ -249,32 +249,31 @@ class SingerLineReader(GenericSingerReader[bytes]):
                 except msgspec.DecodeError:
                     env = None  # the full path says why, unless the line is blank
                 if lane is not None:  # the hot path: checked, collected, nothing else
-                    took = False
-                    if env is not None and env.type == "RECORD" and env.stream == taken:
+                    if env is not None and env.stream == taken and env.type == "RECORD":
+                        raw: msgspec.Raw | None = env.record
                         try:
-                            check(env.record)
+                            check(raw)
                         except Exception:  # refused, or no record: the full path judges
-                            pass
-                        else:
-                            items.append(env.record)
-                            if len(items) < room:
+                            raw = None
+                        if raw is not None:
+                            collect(raw)
+                            room -= 1
+                            if room:
                                 continue
-                            took = True
+                            # The lane is full: settle, look around, then take on.
+                            self.line_number = number
+                            self._settle()
+                            if stopped():
+                                break
+                            if number >= due_line:
+                                due_line = number + DUE_CHECK_LINES
+                                self.send_due()
+                            if (room := min(lane.room(), DUE_CHECK_LINES)) <= 0:
+                                lane = self._lane = None
+                            continue
                     self.line_number = number
                     self._settle()
-                    self._lane = None
-                    if took:  # the lane was full: look around, then take on
-                        if stopped():
-                            break
-                        if number >= due_line:
-                            due_line = number + DUE_CHECK_LINES
-                            self.send_due()
-                        if (room := min(lane.room(), DUE_CHECK_LINES)) > 0:
-                            self._lane = lane
-                        else:
-                            lane = None
-                        continue
-                    lane = None
+                    lane = self._lane = None
                 self.line_number = number
                 if stopped():  # checked after the read: a stop ends the wait
                     break  # for a line, and the line may have been cut short
