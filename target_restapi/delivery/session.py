@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
+from requests.exceptions import InvalidURL
 from requests.sessions import merge_hooks
 from requests.structures import CaseInsensitiveDict
 from urllib3.connectionpool import HTTPConnectionPool
@@ -142,12 +143,14 @@ class LeanAdapter(HTTPAdapter):
         origin = (request.url or "").split("/", 3)[:3]
         key = (*origin, verify, cert)
         found = self._pool_keys.get(key)
-        if found is None:
-            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        if found is None:  # as requests works it out without a proxy
+            try:
+                found = self.build_connection_pool_key_attributes(request, verify, cert)
+            except ValueError as exc:
+                raise InvalidURL(exc, request=request) from exc
             if len(self._pool_keys) >= MAX_KNOWN_HOSTS:
                 self._pool_keys.clear()
-            self._pool_keys[key] = self.build_connection_pool_key_attributes(request, verify, cert)
-            return pool
+            self._pool_keys[key] = found
         host_params, pool_kwargs = found
         return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
 
