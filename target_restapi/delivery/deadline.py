@@ -154,7 +154,13 @@ def _current_watch() -> Watch | None:
 
 
 class _Watched(_Connection):
-    """Mixin for urllib3 connections: join the request of the sending thread's Watch."""
+    """Mixin for urllib3 connections: join the request of the sending thread's Watch.
+
+    Once connected, a watched request sends and reads with no socket timeout: the Watch's
+    deadline (the whole request's) comes before any per-read timeout anyway, and a socket
+    with a timeout costs a poll() before every send and read, each handing the GIL to
+    another thread. Connecting keeps its timeout: there is no socket to shut until then.
+    """
 
     def connect(self) -> None:
         watch = _current_watch()
@@ -168,7 +174,14 @@ class _Watched(_Connection):
         watch = _current_watch()
         if watch is not None:
             watch.attach(self)
+            if self.sock is not None:  # kept alive: connected already
+                self.timeout = None
         super().request(*args, **kwargs)
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        if _current_watch() is not None:
+            self.timeout = None
+        return super().getresponse(*args, **kwargs)
 
 
 _watched_classes: dict[type, type] = {}
