@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from math import inf
 from typing import TYPE_CHECKING, Any
 
 from target_restapi.errors import RecordError
@@ -25,7 +26,7 @@ from target_restapi.shaping.deletes import DELETED_AT, DeleteShaper, NoBody, is_
 from target_restapi.shaping.shapers import make_shaper
 from target_restapi.singer_input.validation import RecordValidator, decode_record
 from target_restapi.stream.delivery import StreamDelivery
-from target_restapi.stream.fast_lane import fast_lane
+from target_restapi.stream.fast_lane import BatchLane
 from target_restapi.stream.pending import Pending
 from target_restapi.templates import check_header_value, render_url
 
@@ -71,12 +72,8 @@ class RestSink(SeamSink):
         self._keep_keys = self._all_keys or (
             self._delivery.responses is not None and bool(self.key_properties)
         )
-        self._needs_record = not (
-            self._raw_items
-            and self._fixed_route
-            and not self.settings.idempotency_key_header
-            and not self._keep_keys
-        )
+        # An idempotency key hashes a raw record as received: only keys need the record.
+        self._needs_record = not (self._raw_items and self._fixed_route and not self._keep_keys)
         self._empty_body = self._shaper.new_body(spool=False)  # measures a record alone
         self._validator_kept = self.validator  # read once: `accept` runs for every record
         deletes = self.settings.deletes
@@ -86,11 +83,9 @@ class RestSink(SeamSink):
             if DELETED_AT not in (self.original_schema.get("properties") or {}):
                 services.notices.warn((DELETED_AT, stream_name), lacks_deleted_at(stream_name))
         self._deleting = False  # the last record was a delete: the next one waits for it
-        # The common batch case skips the layers below for each record (stream/fast_lane.py);
-        # the instance's `accept` shadows the method, which the lane falls back on.
-        lane = fast_lane(self, self.accept)
-        if lane is not None:
-            self.accept = lane  # type: ignore[method-assign, assignment] # see above
+        # The common batch case: the reader collects records for the open body
+        # (stream/fast_lane.py); None when a record needs more than a check.
+        self.lane = self._lane()
 
     # SDK hooks
 
@@ -215,10 +210,13 @@ class RestSink(SeamSink):
         if pending.records is not None:
             pending.records.add(raw if raw is not None else encode_json(record))
         if pending.digest is not None:
-            values = [record.get(name) for name in self.key_properties]
-            pending.digest.update(encode_json([values, item]))
+            if item is raw:  # the record as received: its keys are in it
+                pending.digest.update(item)
+            else:
+                values = [record.get(name) for name in self.key_properties]
+                pending.digest.update(encode_json([values, item]))
         if self._keep_keys:
-            keys = {name: record.get(name) for name in self.key_properties}
+            keys = self._keys_of(record)
             if self._all_keys or not pending.keys:
                 pending.keys.append(keys)
             else:
@@ -367,6 +365,25 @@ class RestSink(SeamSink):
         if body is None:
             body = self._shaper.new_body(spool=spool)
         return Pending(seq, url, headers, body, records, digest, opened, delete=delete)
+
+    def _lane(self) -> BatchLane | None:
+        """The lane of this stream's records, when all they need is a msgspec check."""
+        decoder = getattr(self._validator_kept, "raw_decoder", None)  # None: no validation
+        mode, route = self.settings.request_mode, self._fixed_route
+        plain = self._raw_items and not self._all_keys and self._deletes is None
+        if route is None or not (decoder and plain and mode != "single"):
+            return None
+        if self.settings.batch_max_bytes is not None:  # each record's size counts
+            return None
+        group = (self._pending, route[0], self.settings.batch_size if mode == "batch" else inf)
+        # Response files name a request's first and last records by their keys.
+        last_keys = (lambda raw: self._keys_of(decode_record(raw))) if self._keep_keys else None
+        counters, send = (self.tally, self.tracker), self._delivery.send
+        return BatchLane(decoder.decode, group, counters, send, self.accept, last_keys)
+
+    def _keys_of(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A record's key properties, as a response file names it."""
+        return {name: record.get(name) for name in self.key_properties}
 
     def _headers_are_static(self) -> bool:
         return not any(template.fields for template in self.settings.headers.values())

@@ -221,11 +221,17 @@ class TargetRestApi(SeamTarget):
         )
         if direct:
             # The SDK types sinks as Sink; every sink of this target is a RestSink.
-            self._direct[stream] = self.active_sink(stream)  # type: ignore[assignment]
-            self.reader.direct[stream] = self._direct[stream].accept
+            active: RestSink = self.active_sink(stream)  # type: ignore[assignment]
+            self._direct[stream] = active
+            self.reader.direct[stream] = active.accept
+            if active.lane is not None:
+                self.reader.lanes[stream] = active.lane
+            else:
+                self.reader.lanes.pop(stream, None)
         else:
             self._direct.pop(stream, None)
             self.reader.direct.pop(stream, None)
+            self.reader.lanes.pop(stream, None)
 
     def _on_record(self, stream: str, raw: bytes) -> None:
         """A RECORD straight from the reader: the direct path, or the SDK's for mapped streams."""

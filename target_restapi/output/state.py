@@ -32,6 +32,10 @@ class StateTracker:
         self._next_seq = seq + 1
         return seq
 
+    def skip(self, count: int) -> None:
+        """Number `count` records that join a unit already open (reading thread only)."""
+        self._next_seq += count
+
     def open(self, first_seq: int) -> None:
         """A unit starting at `first_seq` now holds undelivered records."""
         with self._lock:

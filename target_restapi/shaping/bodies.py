@@ -146,6 +146,24 @@ class Body:
             self._file.write(item)
         self.count += 1
 
+    def extend(self, items: list[bytes]) -> None:
+        """Append encoded records: as `add` for each, in a few native calls."""
+        if not items:
+            return
+        separator = self._separator
+        if self._file is None:
+            self._parts.extend(items)
+            gaps = len(items) if self.count else len(items) - 1
+            self.size += sum(map(len, items)) + len(separator) * gaps
+        else:
+            joined = separator.join(items)
+            if self.count:
+                self._file.write(separator)
+                self.size += len(separator)
+            self._file.write(joined)
+            self.size += len(joined)
+        self.count += len(items)
+
     def finish(self) -> BodyBytes:
         """The finished body: bytes, or a file positioned at its start."""
         if self._file is None:
@@ -170,6 +188,12 @@ class NdjsonBody(Body):
         if self._file is not None:
             item = bytes(item).replace(b"\r", b" ")
         super().add(item)
+
+    def extend(self, items: list[bytes]) -> None:
+        """Append records' lines (no CR once spooled, as `add`)."""
+        if self._file is not None:
+            items = [bytes(item).replace(b"\r", b" ") for item in items]
+        super().extend(items)
 
     def finish(self) -> BodyBytes:
         """The finished body, with no CR in it."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
-from typing import IO, Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any, Protocol
 
 import msgspec
 
@@ -49,7 +49,28 @@ INPUT_ERRORS = (
 )
 
 
+Stats = dict[str, int]  # lines per message type
 DUE_CHECK_LINES = 256  # lines between two looks at the clock when the input never waits
+
+
+class Lane(Protocol):
+    """A stream whose records, while they pass `check`, need nothing but to be collected.
+
+    Between two lines that are not its records, the reader collects them (at most `room`
+    at a time, at most DUE_CHECK_LINES) and hands them over with one `settle` call: the
+    per-record cost is the check and an append. A record `check` raises for goes the full
+    way (the stream's `direct` accept), which decides exactly as if there were no lane.
+    """
+
+    check: Callable[[Any], object]
+
+    def room(self) -> int:
+        """How many records it takes now (0: none until a record went the full way)."""
+        ...
+
+    def settle(self, records: list[msgspec.Raw]) -> None:
+        """The checked records collected since the last call, in input order."""
+        ...
 
 
 class Envelope(msgspec.Struct, gc=False):
@@ -131,6 +152,10 @@ class SingerLineReader(GenericSingerReader[bytes]):
         self.on_record: Callable[[str, bytes], None] | None = None
         # Per stream, what takes its records' raw JSON without a call in between (a sink's).
         self.direct: dict[str, Callable[[bytes], None]] = {}
+        self.lanes: dict[str, Lane] = {}  # per stream, where its plain records are collected
+        self._lane: Lane | None = None  # the lane whose records are being collected
+        self._collected: list[msgspec.Raw] = []
+        self._stats: Stats = {}
         # Sends what is due; returns seconds until it is due again (None: nothing waits).
         self.send_due: Callable[[], float | None] = _nothing_due
         self.line_number = 0
@@ -144,7 +169,7 @@ class SingerLineReader(GenericSingerReader[bytes]):
             return sys.stdin.buffer
         if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
             return sys.stdin.buffer
-        return interruptible(fd, self.stop, lambda: self.send_due())
+        return interruptible(fd, self.stop, self._waiting)
 
     def deserialize_json(self, line: bytes) -> dict:
         """One decoded message (the SDK's interface)."""
@@ -166,35 +191,10 @@ class SingerLineReader(GenericSingerReader[bytes]):
     ) -> Counter[str]:
         """Dispatch each line to its handler; input errors name the line."""
         source = file_input or self.default_input
-        lines = iter(getattr(source, "buffer", source))
         stats = dict.fromkeys(MESSAGE_TYPES, 0)
-        decode, direct, stopped = _envelope.decode, self.direct, self.stop.is_set
         try:
-            for line in lines:
-                self.line_number += 1
-                if stopped():  # checked after the read: a stop ends the wait
-                    break  # for a line, and the line may have been cut short
-                if not self.line_number % DUE_CHECK_LINES:
-                    self.send_due()  # input that never waits (a file) still sends old batches
-                if line.isspace():
-                    continue
-                try:
-                    env = decode(line)
-                except msgspec.DecodeError:
-                    env = decode_envelope(line)  # raises the error that names the problem
-                kind = env.type
-                stream = env.stream
-                if kind == "RECORD" and env.record and stream and (accept := direct.get(stream)):
-                    accept(env.record)  # the hot path: no message dict, no call in between
-                else:
-                    env = checked(env)
-                    if kind == "RECORD" and self.on_record is not None and env.stream is not None:
-                        self.on_record(env.stream, env.record)
-                    else:
-                        callbacks[kind](as_message(env))
-                stats[kind] += 1
-            else:
-                self.line_number += 1  # past the last line, as when a stop ends the reading
+            lines = iter(getattr(source, "buffer", source))
+            self._dispatch(lines, callbacks, stats)
         except Stopped:  # a request sent on this thread gave up for the stop: read no more
             pass
         except INPUT_ERRORS as exc:
@@ -219,6 +219,108 @@ class SingerLineReader(GenericSingerReader[bytes]):
                 "report this error if it persists"
             ) from exc
         return Counter(stats)
+
+    def _dispatch(
+        self,
+        lines: Iterator[bytes | str],
+        callbacks: dict[str, Callable[[dict], None]],
+        stats: Stats,
+    ) -> None:
+        """Each line to its handler, counted in `stats`.
+
+        While a stream's lane has room (see `Lane`), its records are only checked and
+        collected here; any other line first settles them with the lane. So does every
+        DUE_CHECK_LINES-th record (a stop and batches that are due are looked at between),
+        and waiting for the tap's next line.
+        """
+        decode, direct, lanes, stopped = _envelope.decode, self.direct, self.lanes, self.stop.is_set
+        number, due_line = self.line_number, self.line_number + DUE_CHECK_LINES
+        self._stats = stats
+        items = self._collected  # cleared, never replaced: `_settle` may run while we wait
+        lane: Lane | None = None  # taking `taken`'s records into `items`, up to `room`
+        taken: str | None = None
+        check: Callable[[Any], object] = bool  # the lane's, once one is taken
+        room = 0
+        try:
+            for line in lines:
+                number += 1
+                try:
+                    env: Envelope | None = decode(line)
+                except msgspec.DecodeError:
+                    env = None  # the full path says why, unless the line is blank
+                if lane is not None:  # the hot path: checked, collected, nothing else
+                    took = False
+                    if env is not None and env.type == "RECORD" and env.stream == taken:
+                        try:
+                            check(env.record)
+                        except Exception:  # refused, or no record: the full path judges
+                            pass
+                        else:
+                            items.append(env.record)
+                            if len(items) < room:
+                                continue
+                            took = True
+                    self.line_number = number
+                    self._settle()
+                    self._lane = None
+                    if took:  # the lane was full: look around, then take on
+                        if stopped():
+                            break
+                        if number >= due_line:
+                            due_line = number + DUE_CHECK_LINES
+                            self.send_due()
+                        if (room := min(lane.room(), DUE_CHECK_LINES)) > 0:
+                            self._lane = lane
+                        else:
+                            lane = None
+                        continue
+                    lane = None
+                self.line_number = number
+                if stopped():  # checked after the read: a stop ends the wait
+                    break  # for a line, and the line may have been cut short
+                if number >= due_line:  # input that never waits (a file) still sends
+                    due_line = number + DUE_CHECK_LINES  # batches that are due
+                    self.send_due()
+                if env is None:
+                    if line.isspace():
+                        continue
+                    env = decode_envelope(line)  # raises the error that names the problem
+                kind = env.type
+                stream = env.stream
+                if kind == "RECORD" and env.record and stream and (accept := direct.get(stream)):
+                    accept(env.record)  # no message dict, no call in between
+                    if (lane := lanes.get(stream)) is not None:
+                        room = min(lane.room(), DUE_CHECK_LINES)
+                        if room > 0:
+                            taken, check, self._lane = stream, lane.check, lane
+                        else:
+                            lane = None
+                else:
+                    env = checked(env)
+                    if kind == "RECORD" and self.on_record is not None and env.stream:
+                        self.on_record(env.stream, env.record)
+                    else:
+                        callbacks[kind](as_message(env))
+                stats[kind] += 1
+            else:
+                self.line_number = number + 1  # past the last line, as when a stop ends
+        finally:
+            self._settle()
+            self._lane = None
+
+    def _settle(self) -> None:
+        """Hand the records the open lane collected over to it, if any."""
+        items = self._collected
+        if items and self._lane is not None:
+            records = items[:]
+            items.clear()
+            self._stats["RECORD"] += len(records)
+            self._lane.settle(records)
+
+    def _waiting(self) -> float | None:
+        """The tap is silent: settle what was collected, then send what is due."""
+        self._settle()
+        return self.send_due()
 
 
 def _nothing_due() -> None:
