@@ -33,7 +33,9 @@ from target_restapi.delivery.url_safety import DotSafeSession, encode_dot_segmen
 if TYPE_CHECKING:
     from requests.sessions import _Settings  # in requests' stubs only
 
-MAX_KNOWN_HOSTS = 1024  # record-filled hosts (allow_record_hosts) must not grow it for ever
+# Hosts or headers filled from records (allow_record_hosts) must not grow what is kept
+# per host or per set of headers for ever.
+MAX_KEPT = 1024
 
 
 class NoCookieJar(RequestsCookieJar):
@@ -77,7 +79,7 @@ class LeanSession(DotSafeSession):
             prepared.prepare_headers(
                 {name: value for name, value in merged.items() if value is not None}
             )
-            if len(self._headers) >= MAX_KNOWN_HOSTS:
+            if len(self._headers) >= MAX_KEPT:
                 self._headers.clear()
             self._headers[key] = prepared.headers.copy()
         else:
@@ -109,7 +111,7 @@ class LeanSession(DotSafeSession):
         key = (scheme, netloc, stream, verify, cert)
         settings = self._environments.get(key)
         if settings is None:
-            if len(self._environments) >= MAX_KNOWN_HOSTS:
+            if len(self._environments) >= MAX_KEPT:
                 self._environments.clear()
             settings = super().merge_environment_settings(url, {}, stream, verify, cert)
             self._environments[key] = settings
@@ -137,7 +139,7 @@ class LeanAdapter(HTTPAdapter):
         cert: str | tuple[str, str] | None = None,
     ) -> HTTPConnectionPool:
         """The urllib3 pool requests would pick for `request`."""
-        if proxies:  # which proxy depends on more than the scheme and host: as requests does
+        if proxies:  # through a proxy's manager: requests' own way
             return super().get_connection_with_tls_context(request, verify, proxies, cert)
         # Scheme and authority: everything before the path (the URL is a prepared one).
         origin = (request.url or "").split("/", 3)[:3]
@@ -148,7 +150,7 @@ class LeanAdapter(HTTPAdapter):
                 found = self.build_connection_pool_key_attributes(request, verify, cert)
             except ValueError as exc:
                 raise InvalidURL(exc, request=request) from exc
-            if len(self._pool_keys) >= MAX_KNOWN_HOSTS:
+            if len(self._pool_keys) >= MAX_KEPT:
                 self._pool_keys.clear()
             self._pool_keys[key] = found
         host_params, pool_kwargs = found
