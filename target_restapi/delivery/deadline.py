@@ -14,12 +14,11 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool
+
+from target_restapi.delivery.session import LeanAdapter
 
 if TYPE_CHECKING:  # the mixin is only ever mixed into urllib3 connection classes
     from urllib3.connection import HTTPConnection as _Connection
@@ -33,14 +32,27 @@ _current = threading.local()
 
 
 class Watch:
-    """One request (with its redirects and token fetches) and why it was cut, if it was."""
+    """One request (with its redirects and token fetches) and why it was cut, if it was.
 
-    __slots__ = ("_connections", "deadline", "expired")
+    Used as `with watchdog.watch(seconds) as watch:` around the request, on its thread.
+    """
 
-    def __init__(self, deadline: float) -> None:
+    __slots__ = ("_connections", "_watchdog", "deadline", "expired")
+
+    def __init__(self, deadline: float, watchdog: Watchdog) -> None:
         self.deadline = deadline
         self.expired: str | None = None  # "timeout" or "stopped" once its sockets were shut
         self._connections: list[Any] = []
+        self._watchdog = watchdog
+
+    def __enter__(self) -> Watch:
+        self._watchdog.add(self)
+        _current.watch = self
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        _current.watch = None
+        self._watchdog.discard(self)
 
     def attach(self, connection: Any) -> None:
         """A connection now carries this request; shut it at once if the request is over."""
@@ -73,29 +85,30 @@ class Watchdog:
         self._grace = grace
         self._stop_at: float | None = None
         self._watches: set[Watch] = set()
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._idle = False  # waiting for a request, with no time limit
         with self._changed:  # started now: starting it with a request would delay that one
             self._start()
 
-    @contextmanager
-    def watch(self, seconds: float) -> Iterator[Watch]:
+    def watch(self, seconds: float) -> Watch:
         """Watch the request sent on this thread inside the block for `seconds` at most."""
-        watch = Watch(time.monotonic() + seconds)
-        with self._changed:
+        return Watch(time.monotonic() + seconds, self)
+
+    def add(self, watch: Watch) -> None:
+        """Start watching `watch` (its block begins)."""
+        with self._lock:
             self._watches.add(watch)
             if self._thread is None:  # after close()
                 self._start()
-            if self._idle or seconds < POLL_SECONDS:  # else it wakes in time on its own
-                self._changed.notify()
-        _current.watch = watch
-        try:
-            yield watch
-        finally:
-            _current.watch = None
-            with self._changed:
-                self._watches.discard(watch)
+            if self._idle or watch.deadline - time.monotonic() < POLL_SECONDS:
+                self._changed.notify()  # else it wakes in time on its own
+
+    def discard(self, watch: Watch) -> None:
+        """Stop watching `watch` (its block ended)."""
+        with self._lock:
+            self._watches.discard(watch)
 
     def close(self) -> None:
         """End the watchdog thread (it is restarted by the next watch)."""
@@ -141,7 +154,13 @@ def _current_watch() -> Watch | None:
 
 
 class _Watched(_Connection):
-    """Mixin for urllib3 connections: join the request of the sending thread's Watch."""
+    """Mixin for urllib3 connections: join the request of the sending thread's Watch.
+
+    Once connected, a watched request sends and reads with no socket timeout: the Watch's
+    deadline (the whole request's) comes before any per-read timeout anyway, and a socket
+    with a timeout costs a poll() before every send and read, each handing the GIL to
+    another thread. Connecting keeps its timeout: there is no socket to shut until then.
+    """
 
     def connect(self) -> None:
         watch = _current_watch()
@@ -155,7 +174,14 @@ class _Watched(_Connection):
         watch = _current_watch()
         if watch is not None:
             watch.attach(self)
+            if self.sock is not None:  # kept alive: connected already
+                self.timeout = None
         super().request(*args, **kwargs)
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        if _current_watch() is not None:
+            self.timeout = None
+        return super().getresponse(*args, **kwargs)
 
 
 _watched_classes: dict[type, type] = {}
@@ -170,7 +196,7 @@ def _watched(cls: type) -> type:
     return _watched_classes[cls]
 
 
-class WatchedAdapter(HTTPAdapter):
+class WatchedAdapter(LeanAdapter):
     """An adapter whose connections (direct or through a proxy) obey the Watchdog."""
 
     def get_connection_with_tls_context(self, *args: Any, **kwargs: Any) -> Any:

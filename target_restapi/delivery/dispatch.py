@@ -7,6 +7,10 @@ run, each stream's `Dispatcher` only counts its own jobs against its own limit. 
 are started when first needed, at most the largest limit of any stream: 10,000 streams
 cost no more threads than one. With N = 1 a stream's jobs run inline on the caller's
 thread, in input order. Knows nothing of HTTP or Singer.
+
+In single mode every record is a job, so a job's hand-over is on the hot path: it uses
+plain locks and C queues (`SimpleQueue`), never a Condition (pure Python, and a wake-up
+of every waiter on each change).
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
+from queue import SimpleQueue
 
 Job = Callable[[], None]
+_Queued = tuple[Hashable, "Dispatcher", Job]
 
 
 class Workers:
@@ -26,26 +31,37 @@ class Workers:
         self._threads = max(1, threads)
         self._name = name
         self._lock = threading.Lock()
-        self._queues: dict[Hashable, deque[tuple[Dispatcher, Job]]] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        # A key with a job running: the jobs queued behind it (None: none yet).
+        self._queues: dict[Hashable, deque[tuple[Dispatcher, Job]] | None] = {}
+        self._jobs: SimpleQueue[_Queued | None] = SimpleQueue()
+        self._started: list[threading.Thread] = []
+        self._idle = 0  # threads waiting for a job that no `run` has counted on yet
 
     def claim(self, key: Hashable, owner: Dispatcher, job: Job) -> bool:
         """True: `key` is now the caller's to run `job`; False: queued behind the key's jobs."""
         with self._lock:
-            queue = self._queues.get(key)
-            if queue is not None:
+            if key not in self._queues:
+                self._queues[key] = None
+                return True
+            queue = self._queues[key]
+            if queue is None:
+                self._queues[key] = deque([(owner, job)])
+            else:
                 queue.append((owner, job))
-                return False
-            self._queues[key] = deque()
-            return True
+            return False
 
     def run(self, key: Hashable, owner: Dispatcher, job: Job) -> None:
         """Run a claimed key's job on a worker, then the jobs queued behind it."""
         with self._lock:
-            if self._pool is None:  # ThreadPoolExecutor itself starts threads as needed
-                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix=self._name)
-            pool = self._pool
-        pool.submit(self._run, key, owner, job)
+            if self._idle:
+                self._idle -= 1  # that thread takes it
+            elif len(self._started) < self._threads:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}_{len(self._started)}", daemon=True
+                )
+                self._started.append(thread)
+                thread.start()
+        self._jobs.put((key, owner, job))  # else the first thread done with its job takes it
 
     def release(self, key: Hashable) -> None:
         """The claimed key's job ran inline: hand the jobs queued meanwhile to a worker."""
@@ -56,15 +72,23 @@ class Workers:
     def close(self) -> None:
         """Finish the jobs in flight and stop the threads (started again when needed)."""
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+            threads, self._started = self._started, []
+            self._idle = 0
+            for _ in threads:
+                self._jobs.put(None)
+        for thread in threads:
+            thread.join()
 
-    def _run(self, key: Hashable, owner: Dispatcher, job: Job) -> None:
-        following: tuple[Dispatcher, Job] | None = (owner, job)
-        while following is not None:
-            following[0].execute(following[1])
-            following = self._next(key)
+    def _work(self) -> None:
+        jobs = self._jobs
+        while (item := jobs.get()) is not None:
+            key, owner, job = item
+            following: tuple[Dispatcher, Job] | None = (owner, job)
+            while following is not None:
+                following[0].execute(following[1])
+                following = self._next(key)
+            with self._lock:
+                self._idle += 1
 
     def _next(self, key: Hashable) -> tuple[Dispatcher, Job] | None:
         with self._lock:
@@ -78,24 +102,26 @@ class Workers:
 class Dispatcher:
     """One stream's bounded, key-ordered jobs; the first job error is raised to the caller.
 
-    `workers` are the run's; without them the dispatcher has threads of its own.
+    `workers` are the run's; without them the dispatcher has threads of its own. Each job
+    holds one of N tokens from submit until it has run: all N back means none is running.
     """
 
     def __init__(self, max_in_flight: int, name: str, workers: Workers | None = None) -> None:
         self._inline = max_in_flight <= 1
         self._own = workers is None
         self._workers = workers or Workers(max_in_flight, name)
-        self._slots = threading.BoundedSemaphore(max_in_flight)
-        self._idle = threading.Condition()
-        self._running = 0  # submitted, not yet finished
+        self._size = max(1, max_in_flight)
+        self._slots: SimpleQueue[None] = SimpleQueue()
+        for _ in range(self._size):
+            self._slots.put(None)
+        self._waiting = threading.Lock()  # two waiters taking tokens at once could deadlock
+        self._error_lock = threading.Lock()
         self._error: BaseException | None = None
 
     def submit(self, key: Hashable, job: Job) -> None:
         """Run `job` now (inline) or when a slot and its key are free; blocks when full."""
         self.raise_error()
-        self._slots.acquire()
-        with self._idle:
-            self._running += 1
+        self._slots.get()
         if not self._workers.claim(key, self, job):
             if self._inline:  # behind another stream's job for the key: still one at a time
                 self.wait()
@@ -106,13 +132,17 @@ class Dispatcher:
         try:
             job()  # its error is raised here, on the caller's thread
         finally:
-            self._finished()
+            self._slots.put(None)
             self._workers.release(key)
 
     def wait(self, *, raise_error: bool = True) -> None:
         """Block until every submitted job has finished, then raise the first error."""
-        with self._idle:
-            self._idle.wait_for(lambda: self._running == 0)
+        slots = self._slots
+        with self._waiting:
+            for _ in range(self._size):
+                slots.get()
+            for _ in range(self._size):
+                slots.put(None)
         if raise_error:
             self.raise_error()
 
@@ -133,13 +163,7 @@ class Dispatcher:
             if self._error is None:
                 job()
         except BaseException as exc:
-            with self._idle:
+            with self._error_lock:
                 self._error = self._error or exc
         finally:
-            self._finished()
-
-    def _finished(self) -> None:
-        self._slots.release()
-        with self._idle:
-            self._running -= 1
-            self._idle.notify_all()
+            self._slots.put(None)

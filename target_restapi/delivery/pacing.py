@@ -60,6 +60,7 @@ class AdaptiveLimit:
     """A limit on requests in flight: halved on each 429, grown back by one on each 2xx.
 
     Used as `with limit:` around one attempt; `answered(status)` is the server's signal.
+    Taken once per request: a plain lock, and the Condition only when someone waits.
     """
 
     def __init__(self, most: int, name: str) -> None:
@@ -67,7 +68,9 @@ class AdaptiveLimit:
         self._name = name
         self._limit = most
         self._busy = 0
-        self._changed = threading.Condition()
+        self._waiting = 0
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
 
     @classmethod
     def of(cls, most: int, name: str) -> AdaptiveLimit | None:
@@ -80,8 +83,13 @@ class AdaptiveLimit:
         return self._limit
 
     def __enter__(self) -> None:
-        with self._changed:
-            self._changed.wait_for(lambda: self._busy < self._limit)
+        with self._lock:
+            if self._busy >= self._limit:
+                self._waiting += 1
+                try:
+                    self._changed.wait_for(lambda: self._busy < self._limit)
+                finally:
+                    self._waiting -= 1
             self._busy += 1
 
     def __exit__(
@@ -90,13 +98,16 @@ class AdaptiveLimit:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        with self._changed:
+        with self._lock:
             self._busy -= 1
-            self._changed.notify()
+            if self._waiting:
+                self._changed.notify()
 
     def answered(self, status: int) -> None:
         """Back off on 429, grow back on success; other answers say nothing about load."""
-        with self._changed:
+        if status != 429 and self._limit == self._most:  # nothing to change: no lock
+            return
+        with self._lock:
             if status == 429 and self._limit > 1:
                 self._limit //= 2
                 logger.info(
@@ -107,4 +118,5 @@ class AdaptiveLimit:
                 )
             elif 200 <= status < 300 and self._limit < self._most:
                 self._limit += 1
-                self._changed.notify()
+                if self._waiting:
+                    self._changed.notify()

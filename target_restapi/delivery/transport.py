@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
-from http.cookiejar import DefaultCookiePolicy
 from typing import IO, TYPE_CHECKING, Any
 
 import requests
 from requests.auth import AuthBase
+from urllib3.util import Timeout
 
 from target_restapi.delivery.answers import ANSWER_BYTES, AnswerRules, Verdict
 from target_restapi.delivery.deadline import STOP_GRACE_SECONDS, Watch, Watchdog, WatchedAdapter
@@ -126,8 +126,6 @@ class Connections:
             self.session.mount("http://", adapter)
             self.session.mount("https://", adapter)
         self.session.hooks["response"] += [_refuse_method_changing_redirects, keep_start]
-        # No cookies kept: one stream's session cookie must never go out with another's auth.
-        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self.watchdog = Watchdog(stop, STOP_GRACE_SECONDS)
 
     def close(self) -> None:
@@ -167,6 +165,8 @@ class Transport:
         self._renew = getattr(auth, "renew", None)  # a stale token can be replaced on a 401
         self._verify = verify  # given on each request: REQUESTS_CA_BUNDLE must not win
         self._timeout = timeout_seconds
+        # What requests makes of the number for each request, made once.
+        self._timeouts = Timeout(connect=timeout_seconds, read=timeout_seconds)
         self._sleep = sleep_seconds
         self._retry = retry
         self._stop = stop
@@ -190,7 +190,6 @@ class Transport:
         a connection that failed after the retries, and Stopped when a stop was asked for
         while waiting to retry. The verdict is None without answer rules.
         """
-        where = f"{request.method} {redact_url(request.url)}"
         waits = self._retry.waits()
         attempt = 0
         renewed = False
@@ -236,6 +235,7 @@ class Transport:
                 retry_after = response.headers.get("Retry-After")
             if not retryable or attempt > self._retry.max_retries + renewed:
                 tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+                where = f"{request.method} {redact_url(request.url)}"
                 raise DeliveryError(
                     self._redact(f"{where} {reason}{tries}"),
                     status=status,
@@ -272,7 +272,7 @@ class Transport:
                             request.url,
                             headers=request.headers,
                             data=request.body,
-                            timeout=self._timeout,
+                            timeout=self._timeouts,
                             auth=self._auth,
                             cert=self._cert,
                             verify=self._verify,

@@ -256,6 +256,8 @@ class StreamDelivery:
 
     def count(self, what: str, n: int) -> None:
         """Add `n` to one of the stream's counts (from any thread)."""
+        if not n:  # a request's retries, mostly
+            return
         with self._tally_lock:
             setattr(self.tally, what, getattr(self.tally, what) + n)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,10 @@ import pytest
 from support.loopback import Server, items_input
 from support.run import TARGET, clean_env, run_target, write_config
 from support.slow_servers import TRICKLED_BODY, TRICKLED_HEADERS, SlowServer, silent
+
+from target_restapi.delivery.retry import RetryPolicy
+from target_restapi.delivery.transport import Connections, Request, Transport
+from target_restapi.output.redact import Redactor
 
 EXIT_WITHIN = 10.0  # seconds after a signal (a slow server would hold 120 s)
 SLOW = {"silent": silent, "trickled-headers": TRICKLED_HEADERS, "trickled-body": TRICKLED_BODY}
@@ -42,6 +47,49 @@ def test_a_trickled_answer_times_out_as_a_whole_and_is_retried(tmp_path, behavio
     (line,) = [line for line in result.stderr.splitlines() if "timeout_seconds" in line]
     assert "timed out, no complete answer within timeout_seconds (1 s) (after 2 attempts)" in line
     assert result.states == []
+
+
+def test_a_silent_server_times_out_as_a_whole_though_reads_have_no_socket_timeout(tmp_path):
+    with SlowServer(silent) as server:
+        config = {"url": server.url(), "timeout_seconds": 1, "max_retries": 0}
+        # In a process of its own: the silent server's thread outlives the run.
+        result = run_target(config, items_input(1, "s"), tmp_path, subprocess_run=True)
+        sent = server.requests
+
+    assert result.returncode == 1
+    assert sent == 1
+    (line,) = [line for line in result.stderr.splitlines() if "timeout_seconds" in line]
+    assert "timed out, no complete answer within timeout_seconds (1 s)" in line
+    assert result.states == []
+
+
+def test_a_kept_alive_connection_sends_and_reads_with_no_socket_timeout():
+    # A socket with a timeout costs a poll() before every send and read; the Watch's
+    # deadline bounds the request instead.
+    connections = Connections(threading.Event())
+    sender = Transport(
+        auth=None,
+        timeout_seconds=10,
+        sleep_seconds=0,
+        retry=RetryPolicy(max_retries=0),
+        verify=True,
+        stop=threading.Event(),
+        redactor=Redactor(),
+        connections=connections,
+    )
+    try:
+        with Server(nodelay=True) as server:
+            for n in range(2):
+                request = Request("POST", server.url(f"/k/{n}"), {}, b"{}")
+                assert sender.send(request)[0].status_code == 200
+            manager = connections.session.get_adapter(server.url("/")).poolmanager
+            (key,) = manager.pools.keys()  # the one host's pool
+            pool = manager.pools[key]
+            kept = [conn for conn in pool.pool.queue if conn is not None]
+            assert len(kept) == 1  # both requests went over it
+            assert kept[0].sock.gettimeout() is None
+    finally:
+        connections.close()
 
 
 # Stopping

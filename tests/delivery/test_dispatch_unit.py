@@ -132,6 +132,34 @@ def test_max_one_job_error_is_raised_by_submit_itself(dispatchers):
 # N > 1: bounded concurrency
 
 
+def test_jobs_one_after_another_reuse_one_idle_thread(dispatchers):
+    d = dispatchers(4)
+    probe = Probe()
+    for i in range(10):
+        bounded(d.submit, i, probe.job(i))
+        bounded(d.wait)
+    assert probe.ended() == list(range(10))
+    assert len(set(probe.threads.values())) == 1
+
+
+def test_two_threads_waiting_at_once_both_return_once_the_jobs_ended(dispatchers):
+    d = dispatchers(3)
+    probe = Probe()
+    gate = threading.Event()
+    for i in range(3):
+        bounded(d.submit, i, probe.job(i, gate))
+    probe.wait_for(lambda: probe.running == 3, "three jobs running")
+    waiters = [in_thread(d.wait) for _ in range(2)]
+    gate.set()
+    for waiter in waiters:
+        waiter.join(TIMEOUT)
+        assert not waiter.is_alive(), "a wait() never returned"
+    assert sorted(probe.ended()) == [0, 1, 2]
+    bounded(d.submit, "after", probe.job("after"))  # every slot is free again
+    bounded(d.wait)
+    assert probe.ended()[-1] == "after"
+
+
 def test_with_n_jobs_run_on_worker_threads_and_at_most_n_at_once(dispatchers):
     n = 3
     d = dispatchers(n)
