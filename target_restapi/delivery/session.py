@@ -15,7 +15,7 @@ per scheme and host and still asks urllib3's PoolManager for the pool each time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ from requests.cookies import RequestsCookieJar
 from requests.exceptions import InvalidURL
 from requests.sessions import merge_hooks
 from requests.structures import CaseInsensitiveDict
-from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.connectionpool import ConnectionPool
 
 from target_restapi.delivery.url_safety import DotSafeSession, encode_dot_segments
 
@@ -98,7 +98,8 @@ class LeanSession(DotSafeSession):
         """The walk through redirects, not begun for an answer that is none."""
         if not resp.is_redirect:  # requests' walk would end before its first step
             return iter(())
-        return super().resolve_redirects(resp, req, *args, **kwargs)
+        walk: Iterator[Any] = super().resolve_redirects(resp, req, *args, **kwargs)
+        return walk
 
     def merge_environment_settings(
         self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -129,15 +130,15 @@ class LeanAdapter(HTTPAdapter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pool_keys: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._pool_keys: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # host params, kwargs
 
     def get_connection_with_tls_context(
         self,
         request: requests.PreparedRequest,
         verify: bool | str | None,
-        proxies: dict[str, str] | None = None,
+        proxies: Mapping[str, str] | None = None,
         cert: str | tuple[str, str] | None = None,
-    ) -> HTTPConnectionPool:
+    ) -> ConnectionPool:
         """The urllib3 pool requests would pick for `request`."""
         if proxies:  # through a proxy's manager: requests' own way
             return super().get_connection_with_tls_context(request, verify, proxies, cert)
@@ -147,16 +148,22 @@ class LeanAdapter(HTTPAdapter):
         found = self._pool_keys.get(key)
         if found is None:  # as requests works it out without a proxy
             try:
-                found = self.build_connection_pool_key_attributes(request, verify, cert)
+                # As requests passes it (it is never None once the session merged settings).
+                found = self.build_connection_pool_key_attributes(request, verify, cert)  # type: ignore[arg-type]
             except ValueError as exc:
                 raise InvalidURL(exc, request=request) from exc
             if len(self._pool_keys) >= MAX_KEPT:
                 self._pool_keys.clear()
             self._pool_keys[key] = found
         host_params, pool_kwargs = found
-        return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+        pool: ConnectionPool = self.poolmanager.connection_from_host(
+            **host_params, pool_kwargs=pool_kwargs
+        )
+        return pool
 
-    def request_url(self, request: requests.PreparedRequest, proxies: dict[str, str] | None) -> str:
+    def request_url(
+        self, request: requests.PreparedRequest, proxies: Mapping[str, str] | None
+    ) -> str:
         """The path and query: what requests sends when no proxy is in `proxies`."""
         if proxies:
             return super().request_url(request, proxies)

@@ -272,7 +272,8 @@ class Transport:
                             request.url,
                             headers=request.headers,
                             data=request.body,
-                            timeout=self._timeouts,
+                            # requests takes urllib3's Timeout as is; its stubs do not say so.
+                            timeout=self._timeouts,  # type: ignore[arg-type]
                             auth=self._auth,
                             cert=self._cert,
                             verify=self._verify,
