@@ -151,7 +151,7 @@ class RestSink(SeamSink):
         validator = self._validator_kept
         record = None if validator is None else validator.check(raw)
         if record is None and (self._needs_record or validator is None):
-            record = decode_record(raw)
+            record = decode_record(raw, self.stream_name)
             if validator is None:
                 self.require_key_properties(record)
         self.add(record, raw)
@@ -237,7 +237,7 @@ class RestSink(SeamSink):
         self.tally.deletes += 1
         if record is None:
             # Without the decoded record, its raw JSON is always given.
-            record = decode_record(raw)  # type: ignore[arg-type]
+            record = decode_record(raw, self.stream_name)  # type: ignore[arg-type]
         route = self._route(record, raw, delete=True)
         if route is None:
             return True
@@ -371,18 +371,23 @@ class RestSink(SeamSink):
         decoder = getattr(self._validator_kept, "raw_decoder", None)  # None: no validation
         mode, route = self.settings.request_mode, self._fixed_route
         plain = self._raw_items and not self._all_keys and self._deletes is None
-        if route is None or not (decoder and plain and mode != "single"):
-            return None
-        if self.settings.batch_max_bytes is not None:  # each record's size counts
+        uncapped = self.settings.batch_max_bytes is None  # else each record's size counts
+        if route is None or not (decoder and plain and uncapped and mode != "single"):
             return None
         group = (self._pending, route[0], self.settings.batch_size if mode == "batch" else inf)
         # Response files name a request's first and last records by their keys.
-        last_keys = (lambda raw: self._keys_of(decode_record(raw))) if self._keep_keys else None
+        last_keys = (
+            (lambda raw: self._keys_of(decode_record(raw, self.stream_name)))
+            if self._keep_keys
+            else None
+        )
         counters, send = (self.tally, self.tracker), self._delivery.send
         return BatchLane(decoder.decode, group, counters, send, self.accept, last_keys)
 
-    def _keys_of(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A record's key properties, as a response file names it."""
+    def _keys_of(self, record: dict[str, Any] | bytes) -> dict[str, Any]:
+        """A record's key properties (raw JSON is decoded), as a response file names them."""
+        if not isinstance(record, dict):
+            record = decode_record(record, self.stream_name)
         return {name: record.get(name) for name in self.key_properties}
 
     def _headers_are_static(self) -> bool:

@@ -262,7 +262,7 @@ class TargetRestApi(SeamTarget):
 
     def record_arrived(self, message_dict: dict) -> None:
         """A RECORD of a mapped stream: decoded, then through the SDK's stream maps."""
-        message_dict["record"] = decode_record(message_dict["raw"])
+        message_dict["record"] = decode_record(message_dict["raw"], message_dict["stream"])
         self.map_record(message_dict)
 
     def activate_version_arrived(self, stream: str | None) -> None:

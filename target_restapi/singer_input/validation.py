@@ -36,12 +36,14 @@ COMPILED_SCHEMAS = 256  # distinct schemas whose checks are kept; most runs have
 _records = msgspec.json.Decoder(dict[str, Any], float_hook=JsonNumber)
 
 
-def decode_record(raw: bytes) -> dict[str, Any]:
+def decode_record(raw: bytes, stream: str) -> dict[str, Any]:
     """The record as a dict; numbers with a fraction keep their exact text."""
     try:
         return _records.decode(raw)
     except msgspec.DecodeError as exc:
-        raise InputError(f"the record is not a JSON object ({exc})") from None
+        raise InputError(
+            f"a record of stream '{stream}' is not a JSON object ({exc}); fix the tap's output"
+        ) from None
 
 
 class _Unsupported(Exception):
@@ -179,8 +181,11 @@ class RecordValidator(BaseJSONSchemaValidator):
             except msgspec.ValidationError:
                 pass  # stricter than JSON Schema in places: the full check decides
             except msgspec.DecodeError as exc:
-                raise InputError(f"the record is not valid JSON ({exc})") from None
-        record = decode_record(raw)
+                raise InputError(
+                    f"a record of stream '{self._stream}' is not valid JSON ({exc}); "
+                    "fix the tap's output"
+                ) from None
+        record = decode_record(raw, self._stream)
         self.validate(record)
         return record
 

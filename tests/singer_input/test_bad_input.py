@@ -232,5 +232,6 @@ def test_record_that_is_not_an_object_names_the_line(recorder, httpserver, tmp_p
     lines.append('{"type": "RECORD", "stream": "users", "record": [1, 2]}')
     result = run_target({"url": httpserver.url_for("/in")}, "\n".join(lines) + "\n", tmp_path)
     assert result.returncode == 1
-    assert "not a JSON object" in only_error_naming_line(result.stderr, 3)
-    assert "users" in result.stderr
+    error = only_error_naming_line(result.stderr, 3)
+    assert "a record of stream 'users' is not a JSON object" in error
+    assert "fix the tap's output" in error

@@ -60,7 +60,10 @@ def target_accepts(schema_text: str, record_text: str, keys: list[str]) -> tuple
     validator = RecordValidator(schema, "s", keys)
     raw = record_text.encode()
     verdicts = []
-    for attempt in (lambda: validator.check(raw), lambda: validator.validate(decode_record(raw))):
+    for attempt in (
+        lambda: validator.check(raw),
+        lambda: validator.validate(decode_record(raw, "s")),
+    ):
         try:
             attempt()
             verdicts.append(True)
