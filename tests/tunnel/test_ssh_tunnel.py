@@ -130,10 +130,8 @@ def sshd(tmp_path_factory):
     encrypted_key = make_key(home / "encrypted_key", PASSPHRASE)
     stranger_key = make_key(home / "stranger_key")
     (home / "authorized_keys").write_text(f"{user_key.public}\n{encrypted_key.public}\n")
-    port = free_port()
-    proc, log = start_sshd(
+    proc, log, port = start_sshd(
         home,
-        port,
         f"AuthorizedKeysFile {home / 'authorized_keys'}\nPasswordAuthentication no\n"
         f"PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nAllowUsers {user}\n",
     )
@@ -142,29 +140,38 @@ def sshd(tmp_path_factory):
     proc.wait(timeout=10)
 
 
-def start_sshd(home: Path, port: int, auth_lines: str) -> tuple[subprocess.Popen, Path]:
-    """sshd -D on 127.0.0.1:`port` with `home`/host_key and the given login settings."""
-    config = home / "sshd_config"
-    config.write_text(
-        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {home / 'host_key'}\n"
-        f"PidFile {home / 'sshd.pid'}\nStrictModes no\nUsePAM no\n"
-        f"KbdInteractiveAuthentication no\nAllowTcpForwarding yes\nLogLevel DEBUG1\n{auth_lines}"
-    )
+def start_sshd(home: Path, auth_lines: str) -> tuple[subprocess.Popen, Path, int]:
+    """sshd -D on a free 127.0.0.1 port with `home`/host_key and the given login settings.
+
+    Ready once its log says it listens: a port taken between `free_port` and sshd's bind
+    (another test's server) makes sshd exit, and another port is tried.
+    """
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation directory
     log = home / "sshd.log"
-    proc = subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(log)])
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, log
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                why = log.read_text(errors="replace") if log.exists() else "no log"
-                pytest.skip(f"could not start sshd: {why.strip()[-500:]}")
+    for _attempt in range(5):
+        port = free_port()
+        config = home / "sshd_config"
+        config.write_text(
+            f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {home / 'host_key'}\n"
+            f"PidFile {home / 'sshd.pid'}\nStrictModes no\nUsePAM no\n"
+            f"KbdInteractiveAuthentication no\nAllowTcpForwarding yes\nLogLevel DEBUG1\n"
+            f"{auth_lines}"
+        )
+        log.unlink(missing_ok=True)
+        proc = subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(log)])
+        listening = f"Server listening on 127.0.0.1 port {port}"
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            if log.exists() and listening in log.read_text(errors="replace"):
+                return proc, log, port
             time.sleep(0.05)
+        proc.kill()
+        proc.wait(timeout=10)
+        why = log.read_text(errors="replace") if log.exists() else "no log"
+        if "Address already in use" not in why:
+            pytest.skip(f"could not start sshd: {why.strip()[-500:]}")
+    pytest.fail(f"sshd found no free port in 5 attempts: {why.strip()[-500:]}")
 
 
 LOGIN_PASSWORD = "pw-Tunnel-8-secret"
@@ -181,10 +188,8 @@ def password_sshd(tmp_path_factory):
         subprocess.run(["chpasswd"], input=f"{user}:{LOGIN_PASSWORD}".encode(), check=True)
         home = tmp_path_factory.mktemp("password_sshd")
         make_key(home / "host_key")
-        port = free_port()
-        proc, _log = start_sshd(
+        proc, _log, port = start_sshd(
             home,
-            port,
             f"PasswordAuthentication yes\nPubkeyAuthentication no\nAllowUsers {user}\n",
         )
         yield {"enable": True, "host": "127.0.0.1", "port": port, "username": user}
