@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import nginx
+import servers
 import startup
 
 HERE = Path(__file__).parent
@@ -117,30 +115,10 @@ def batch_table(args: argparse.Namespace, url: str, work: Path, data: Path) -> N
     print(f"  batch ratio: {floor / ours:.0%} of the floor (goal: at least 125%), medians")
 
 
-def start_redis() -> tuple[subprocess.Popen, str] | None:
-    """A throwaway redis-server on a free loopback port, or None when not installed."""
-    if shutil.which("redis-server") is None:
-        return None
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"redis://127.0.0.1:{port}/0"
-        time.sleep(0.05)
-    proc.kill()
-    return None
-
-
 def shared_rate(args: argparse.Namespace, url: str, work: Path, data: Path) -> None:
     """Single mode with and without the Redis step; the difference is its cost per request."""
     print(f"\nShared rate: single mode, {args.single_records:,} records, one at a time")
-    redis = start_redis()
+    redis = servers.start_redis()
     if redis is None:
         print("  skipped: redis-server is not installed")
         return
@@ -151,6 +129,7 @@ def shared_rate(args: argparse.Namespace, url: str, work: Path, data: Path) -> N
         shared = best(args.runs, target({**budget, "rate_limit_redis_url": redis_url}, work), data)
     finally:
         proc.kill()
+        proc.wait(10)
     row("in-process rate", args.single_records, *plain)
     row("rate shared through Redis", args.single_records, *shared)
     cost = (shared[0] - plain[0]) / args.single_records * 1e6
@@ -209,7 +188,7 @@ def main() -> None:
         if "s" in args.goals:
             startup.report(work, args.startup_runs)  # first: no receiver running yet
 
-        nginx_started = nginx.start(work / "nginx")
+        nginx_started = servers.start_nginx(work / "nginx")
         fast, port = nginx_started or start_receiver(0)
         if nginx_started:
             print("receiver (goals 1, 3, shared rate): nginx")

@@ -1,10 +1,11 @@
 """The lane of the common batch case: records collected by the reader, settled in groups.
 
 When a stream's records go into the body as received (no shaping, a URL and headers that
-no record changes, no idempotency key, no per-record keys kept, no deletes, no byte cap)
-and its SCHEMA compiles to a msgspec type, a record needs only its raw JSON checked by
-that type: the reader does that and collects it (singer_input/reader.py, `Lane`). Here a
-group of them joins the open body at once, numbered and counted as a group. The first
+no record changes, no deletes, no byte cap, no per-record answers) and its SCHEMA compiles
+to a msgspec type, a record needs only its raw JSON checked by that type: the reader does
+that and collects it (singer_input/reader.py, `Lane`). Here a group of them joins the open
+body at once: counted, numbered, kept for the error file, hashed for an idempotency key,
+the last one's keys kept for a response file. The first
 record of a body, and any record the type refuses, go through the sink's full `accept`,
 which decides exactly as before; it opens the body the lane then fills.
 """
