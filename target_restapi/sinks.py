@@ -375,12 +375,7 @@ class RestSink(SeamSink):
         if route is None or not (decoder and plain and uncapped and mode != "single"):
             return None
         group = (self._pending, route[0], self.settings.batch_size if mode == "batch" else inf)
-        # Response files name a request's first and last records by their keys.
-        last_keys = (
-            (lambda raw: self._keys_of(decode_record(raw, self.stream_name)))
-            if self._keep_keys
-            else None
-        )
+        last_keys = self._keys_of if self._keep_keys else None  # a response file's last_keys
         counters, send = (self.tally, self.tracker), self._delivery.send
         return BatchLane(decoder.decode, group, counters, send, self.accept, last_keys)
 
